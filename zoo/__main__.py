@@ -1,0 +1,1 @@
+from zoo.cli import main; raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Flax NNX modules: the AnyNet template and the built-in components."""

@@ -1,0 +1,149 @@
+"""The zoo's own components, registered through the same hooks as any plugin.
+
+`simple` stem, `resnext` block, `classifier` head, and the `anynet` and `regnet` design
+rules. Each module sits beside the function that counts its cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+from flax import nnx
+
+from zoo.components import Block, DesignRule, Head, Stem
+from zoo.cost import Cost
+from zoo.design import expand_anynet, expand_regnet
+from zoo.hookspecs import hookimpl
+from zoo.nn.layers import batch_norm, conv, global_avg_pool
+from zoo.spec import bottleneck_width
+
+
+def _bias(options: Mapping[str, Any]) -> bool:
+    return bool(options.get("conv_bias", False))
+
+
+# -- stem ------------------------------------------------------------------------------
+class SimpleStem(nnx.Module):
+    """One stride-2 3x3 convolution, BN, ReLU: halves resolution, makes the first channels."""
+
+    def __init__(self, in_channels: int, out_channels: int, options: Mapping[str, Any], *, rngs: nnx.Rngs):
+        self.conv = conv(in_channels, out_channels, 3, stride=2, bias=_bias(options), rngs=rngs)
+        self.bn = batch_norm(out_channels, options, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return nnx.relu(self.bn(self.conv(x)))
+
+
+def simple_stem_cost(cost: Cost, in_channels: int, out_channels: int, options: Mapping[str, Any]) -> Cost:
+    return cost.conv(in_channels, out_channels, 3, stride=2, bias=_bias(options)).norm(out_channels)
+
+
+# -- block -----------------------------------------------------------------------------
+class ResNeXtBlock(nnx.Module):
+    """1x1 -> grouped 3x3 (carrying the stride) -> 1x1, with a projected skip where shape changes.
+
+    `attention(channels, rngs=...)`, when given, builds a module applied after the grouped
+    conv (a squeeze-excitation, say): how plugins extend this block without copying it.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        group_width: int,
+        bottleneck_ratio: float,
+        options: Mapping[str, Any],
+        *,
+        rngs: nnx.Rngs,
+        attention: Callable[..., nnx.Module] | None = None,
+    ):
+        inner = bottleneck_width(out_channels, bottleneck_ratio)
+        bias = _bias(options)
+        self.conv1 = conv(in_channels, inner, 1, bias=bias, rngs=rngs)
+        self.bn1 = batch_norm(inner, options, rngs=rngs)
+        self.conv2 = conv(inner, inner, 3, stride=stride, groups=inner // group_width, bias=bias, rngs=rngs)
+        self.bn2 = batch_norm(inner, options, rngs=rngs)
+        self.attention = attention(inner, rngs=rngs) if attention else None
+        self.conv3 = conv(inner, out_channels, 1, bias=bias, rngs=rngs)
+        self.bn3 = batch_norm(out_channels, options, rngs=rngs, zero_init=bool(options.get("zero_init_last_bn", False)))
+        if in_channels != out_channels or stride != 1:
+            self.proj_conv = conv(in_channels, out_channels, 1, stride=stride, bias=bias, rngs=rngs)
+            self.proj_bn = batch_norm(out_channels, options, rngs=rngs)
+        else:
+            self.proj_conv = self.proj_bn = None
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = nnx.relu(self.bn1(self.conv1(x)))
+        y = nnx.relu(self.bn2(self.conv2(y)))
+        if self.attention is not None:
+            y = self.attention(y)
+        y = self.bn3(self.conv3(y))
+        skip = self.proj_bn(self.proj_conv(x)) if self.proj_conv is not None else x
+        return nnx.relu(y + skip)
+
+
+def resnext_cost(
+    cost: Cost,
+    in_channels: int,
+    out_channels: int,
+    stride: int,
+    group_width: int,
+    bottleneck_ratio: float,
+    options: Mapping[str, Any],
+    *,
+    attention_cost: Callable[[Cost, int], Cost] | None = None,
+) -> Cost:
+    inner = bottleneck_width(out_channels, bottleneck_ratio)
+    bias = _bias(options)
+    h, w = cost.h, cost.w
+    if in_channels != out_channels or stride != 1:
+        cost = cost.conv(in_channels, out_channels, 1, stride=stride, bias=bias).norm(out_channels).at(h, w)
+    cost = cost.conv(in_channels, inner, 1, bias=bias).norm(inner)
+    cost = cost.conv(inner, inner, 3, stride=stride, groups=inner // group_width, bias=bias).norm(inner)
+    if attention_cost is not None:
+        cost = attention_cost(cost, inner)
+    return cost.conv(inner, out_channels, 1, bias=bias).norm(out_channels)
+
+
+# -- head ------------------------------------------------------------------------------
+class ClassifierHead(nnx.Module):
+    """Global average pool + linear classifier."""
+
+    def __init__(self, in_channels: int, num_classes: int, options: Mapping[str, Any], *, rngs: nnx.Rngs):
+        self.fc = nnx.Linear(
+            in_channels, num_classes, kernel_init=nnx.initializers.normal(0.01), rngs=rngs
+        )
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.fc(global_avg_pool(x))
+
+
+def classifier_cost(cost: Cost, in_channels: int, num_classes: int, options: Mapping[str, Any]) -> Cost:
+    return cost.global_pool().linear(in_channels, num_classes, bias=True)
+
+
+# -- hooks -----------------------------------------------------------------------------
+@hookimpl
+def zoo_add_stems():
+    return [Stem("simple", SimpleStem, simple_stem_cost, "3x3 stride-2 conv, BN, ReLU")]
+
+
+@hookimpl
+def zoo_add_blocks():
+    return [Block("resnext", ResNeXtBlock, resnext_cost, "ResNeXt bottleneck block (X block)")]
+
+
+@hookimpl
+def zoo_add_heads():
+    return [Head("classifier", ClassifierHead, classifier_cost, "global average pool + linear")]
+
+
+@hookimpl
+def zoo_add_design_rules():
+    return [
+        DesignRule("anynet", expand_anynet, "explicit stages: [depth, width, group_width, bot_mul]"),
+        DesignRule("regnet", expand_regnet, "quantized linear widths (w0, wa, wm, depth, group_w, bot_mul, q)"),
+    ]

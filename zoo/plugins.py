@@ -1,0 +1,311 @@
+"""The pluggy plugin manager: discovery, and the component tables built from the hooks.
+
+Discovery order: the zoo's built-ins, installed distributions (entry-point group
+`zoo.plugins`, skipped when ZOO_DISABLE_PLUGIN_AUTOLOAD is set), modules named in
+ZOO_PLUGINS, then objects given to `register_plugin`. A plugin that fails to import or
+raises in a hook is skipped with a warning and recorded, so the rest of the zoo works.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from zoo import hookspecs
+from zoo.components import Block, Component, DesignRule, Head, Stem
+from zoo.errors import (
+    ComponentContractError,
+    PluginConflictError,
+    PluginError,
+    UnknownComponentError,
+    did_you_mean,
+)
+
+ENTRY_POINT_GROUP = "zoo.plugins"
+BUILTIN_NAME = "zoo.builtin"
+
+# kind -> (hook name, record type)
+KINDS: dict[str, tuple[str, type]] = {
+    "stem": ("zoo_add_stems", Stem),
+    "block": ("zoo_add_blocks", Block),
+    "head": ("zoo_add_heads", Head),
+    "rule": ("zoo_add_design_rules", DesignRule),
+}
+
+
+class PluginWarning(UserWarning):
+    """A plugin was skipped because it failed to import or raised in a hook."""
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    contributes: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    name: str
+    error: str
+    distribution: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelContribution:
+    """A registry entry contributed by a plugin (`entry` is a table, `source` where it came from)."""
+
+    entry: Mapping[str, Any]
+    plugin: str
+    source: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ZooPluginManager:
+    """Wraps pluggy's manager with failure isolation and name -> component tables."""
+
+    def __init__(self, *, autoload: bool | None = None):
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+        self.failures: list[PluginFailure] = []
+        self._tables: dict[str, dict[str, tuple[Any, str]]] | None = None
+        self._models: dict[str, ModelContribution] | None = None
+        if autoload is None:
+            autoload = not os.environ.get("ZOO_DISABLE_PLUGIN_AUTOLOAD")
+        from zoo.nn import builtin
+
+        self._add(builtin, BUILTIN_NAME, distribution="anynet-zoo", version=_version("anynet-zoo"))
+        if autoload:
+            self._load_entry_points()
+        for module_name in filter(None, (m.strip() for m in os.environ.get("ZOO_PLUGINS", "").split(","))):
+            self._load_module(module_name)
+
+    # -- discovery -----------------------------------------------------------------
+    def _load_entry_points(self) -> None:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist else None
+            version = ep.dist.version if ep.dist else None
+            if self.pm.has_plugin(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as err:  # a broken plugin must not break the zoo
+                self._fail(ep.name, f"import failed: {type(err).__name__}: {err}", dist)
+                continue
+            self._add(plugin, ep.name, distribution=dist, version=version)
+
+    def _load_module(self, module_name: str) -> None:
+        if self.pm.has_plugin(module_name):
+            return
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as err:
+            self._fail(module_name, f"import failed (from ZOO_PLUGINS): {type(err).__name__}: {err}")
+            return
+        self._add(module, module_name)
+
+    def _add(self, plugin: Any, name: str, *, distribution: str | None = None, version: str | None = None) -> None:
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as err:
+            self._fail(name, f"registration failed: {type(err).__name__}: {err}", distribution)
+            return
+        self.infos[name] = PluginInfo(name, distribution, version)
+        self._invalidate()
+
+    def _fail(self, name: str, error: str, distribution: str | None = None) -> None:
+        self.failures.append(PluginFailure(name, error, distribution))
+        warnings.warn(f"zoo plugin {name!r} skipped: {error}", PluginWarning, stacklevel=3)
+
+    def _invalidate(self) -> None:
+        self._tables = None
+        self._models = None
+
+    # -- runtime registration ------------------------------------------------------
+    def register(self, plugin: Any, name: str | None = None) -> str:
+        """Register an object now; its contributions are checked at once and errors raised."""
+        name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin):x}"
+        if self.pm.has_plugin(name) or self.pm.is_registered(plugin):
+            raise PluginError(f"plugin {name!r} is already registered; unregister it first")
+        self.pm.register(plugin, name=name)
+        self.infos[name] = PluginInfo(name)
+        self._invalidate()
+        try:
+            self._build_tables(strict=name)
+        except Exception:
+            self.unregister(name)
+            raise
+        return name
+
+    def unregister(self, name_or_plugin: Any) -> None:
+        name = name_or_plugin if isinstance(name_or_plugin, str) else self.pm.get_name(name_or_plugin)
+        if name is None or not self.pm.has_plugin(name):
+            raise PluginError(f"plugin {name_or_plugin!r} is not registered; registered: {sorted(self.infos)}")
+        self.pm.unregister(name=name)
+        self.infos.pop(name, None)
+        self._invalidate()
+
+    # -- tables --------------------------------------------------------------------
+    def _call_each(self, hook_name: str, strict: str | None) -> Iterable[tuple[str, Any]]:
+        """Call one hook plugin by plugin, so a failure is pinned on its plugin."""
+        hook = getattr(self.pm.hook, hook_name)
+        for impl in reversed(hook.get_hookimpls()):  # registration order
+            try:
+                result = impl.function()
+            except Exception as err:
+                if impl.plugin_name == strict:
+                    raise PluginError(f"plugin {impl.plugin_name!r}: hook {hook_name} raised {type(err).__name__}: {err}") from err
+                self._drop(impl.plugin_name, f"hook {hook_name} raised {type(err).__name__}: {err}")
+                continue
+            if result is not None:
+                yield impl.plugin_name, result
+
+    def _drop(self, name: str, error: str) -> None:
+        info = self.infos.pop(name, None)
+        self.pm.unregister(name=name)
+        self._fail(name, error, info.distribution if info else None)
+
+    def _build_tables(self, strict: str | None = None) -> None:
+        for info in self.infos.values():
+            info.contributes = {}
+        tables: dict[str, dict[str, tuple[Any, str]]] = {}
+        for kind, (hook_name, record_type) in KINDS.items():
+            table: dict[str, tuple[Any, str]] = {}
+            for plugin, records in list(self._call_each(hook_name, strict)):
+                try:
+                    records = list(records.values() if isinstance(records, Mapping) else records)
+                    for record in records:
+                        if not isinstance(record, record_type):
+                            raise ComponentContractError(
+                                f"plugin {plugin!r}: {hook_name} must return zoo.{record_type.__name__} records, "
+                                f"got {type(record).__name__}"
+                            )
+                        record.check(plugin)
+                except (ComponentContractError, TypeError) as err:
+                    if plugin == strict or not isinstance(err, ComponentContractError):
+                        raise ComponentContractError(str(err)) from None
+                    self._drop(plugin, str(err))
+                    continue
+                for record in records:
+                    _insert(table, kind, record.name, record, plugin, record.override)
+                    self.infos[plugin].contributes.setdefault(kind, []).append(record.name)
+            tables[kind] = table
+        self._tables = tables
+        self._models = self._collect_models(strict)
+
+    def _collect_models(self, strict: str | None) -> dict[str, ModelContribution]:
+        from zoo.registry import read_registry_file  # registry parsing lives with the registry
+
+        models: dict[str, tuple[ModelContribution, str]] = {}
+        for plugin, result in list(self._call_each("zoo_add_models", strict)):
+            try:
+                if isinstance(result, (str, Path)):
+                    defaults, entries = read_registry_file(Path(result))
+                    source = str(result)
+                elif isinstance(result, Mapping):
+                    defaults, entries, source = {}, dict(result), f"plugin {plugin!r}"
+                else:
+                    raise PluginError(f"zoo_add_models must return a mapping or a TOML path, got {type(result).__name__}")
+            except Exception as err:
+                if plugin == strict:
+                    raise
+                self._drop(plugin, f"zoo_add_models: {err}")
+                continue
+            for name, entry in entries.items():
+                override = bool(entry.get("override", False)) if isinstance(entry, Mapping) else False
+                contribution = ModelContribution(entry, plugin, source, defaults)
+                _insert(models, "model", name, contribution, plugin, override)
+                self.infos[plugin].contributes.setdefault("model", []).append(name)
+        return {name: contribution for name, (contribution, _) in models.items()}
+
+    def tables(self) -> dict[str, dict[str, tuple[Any, str]]]:
+        if self._tables is None:
+            self._build_tables()
+        return self._tables
+
+    def models(self) -> dict[str, ModelContribution]:
+        if self._models is None:
+            self._build_tables()
+        return self._models
+
+    def get(self, kind: str, name: str, *, needed_by: str | None = None) -> Any:
+        """The component record of `kind` called `name`, or UnknownComponentError."""
+        table = self.tables()[kind]
+        if name in table:
+            return table[name][0]
+        context = f" (needed by {needed_by})" if needed_by else ""
+        hint = _INSTALL_HINTS.get((kind, name), "")
+        raise UnknownComponentError(
+            f"no {kind} named {name!r} is registered{context}.{did_you_mean(name, table)} "
+            f"Available {kind}s: {', '.join(sorted(table))}.{hint} "
+            "Install the plugin that provides it, or run `zoo plugins` to see what is loaded."
+        )
+
+    def provider(self, kind: str, name: str) -> str:
+        return self.tables()[kind][name][1]
+
+
+_INSTALL_HINTS = {
+    ("block", "se_resnext"): " It comes with the first-party plugin zoo-se (pip install ./plugins/zoo-se).",
+}
+
+
+def _insert(table: dict, kind: str, name: str, record: Any, plugin: str, override: bool) -> None:
+    if name in table:
+        _, other_plugin = table[name]
+        other_override = bool(getattr(table[name][0], "override", False)) or (
+            isinstance(table[name][0], ModelContribution) and bool(table[name][0].entry.get("override", False))
+        )
+        if override and not other_override:
+            table[name] = (record, plugin)
+            return
+        if other_override and not override:
+            return
+        raise PluginConflictError(
+            f"{kind} {name!r} is contributed by both plugin {other_plugin!r} and plugin {plugin!r}. "
+            "Uninstall or unregister one of them, or mark one contribution override=True."
+        )
+    table[name] = (record, plugin)
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+_manager: ZooPluginManager | None = None
+
+
+def manager() -> ZooPluginManager:
+    """The process-wide plugin manager, created (and plugins discovered) on first use."""
+    global _manager
+    if _manager is None:
+        _manager = ZooPluginManager()
+    return _manager
+
+
+def reset() -> None:
+    """Forget all plugins; the next `manager()` call discovers them again (env vars re-read)."""
+    global _manager
+    _manager = None
+
+
+def register_plugin(plugin: Any, name: str | None = None) -> str:
+    """Register a plugin object at run time; returns the name it is registered under."""
+    return manager().register(plugin, name)
+
+
+def unregister_plugin(name_or_plugin: Any) -> None:
+    manager().unregister(name_or_plugin)

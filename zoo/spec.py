@@ -1,0 +1,246 @@
+"""An architecture as plain, frozen, validated data.
+
+A ModelSpec is the single description of a model: the registry, config.json, samplers
+and `zoo info` all serialize it the same way, and spec -> dict/JSON/TOML -> spec is
+lossless.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import tomli_w
+
+from zoo.errors import SpecError
+
+Scalar = bool | int | float | str
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def bottleneck_width(width: int, bottleneck_ratio: float) -> int:
+    """Channels inside a bottleneck block, rounded as pycls and d2l do."""
+    return int(round(width * bottleneck_ratio))
+
+
+class Options(Mapping[str, Scalar]):
+    """An immutable, hashable mapping of component options (TOML scalars only)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Scalar] | None = None, *, where: str = "options"):
+        items = dict(items or {})
+        for key, value in items.items():
+            if not isinstance(key, str) or not key:
+                raise SpecError(f"{where}: option names must be non-empty strings, got {key!r}")
+            if not isinstance(value, (bool, int, float, str)):
+                raise SpecError(
+                    f"{where}.{key}: option values must be a bool, int, float or string, "
+                    f"got {type(value).__name__} {value!r}"
+                )
+        self._items = tuple(sorted(items.items()))
+
+    def __getitem__(self, key: str) -> Scalar:
+        for k, v in self._items:
+            if k == key:
+                return v
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return f"Options({dict(self._items)!r})"
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage: `depth` blocks of `width` output channels; the first carries `stride`."""
+
+    depth: int
+    width: int
+    group_width: int
+    bottleneck_ratio: float = 1.0
+    stride: int = 2
+
+    def __post_init__(self) -> None:
+        where = "StageSpec"
+        for name in ("depth", "width", "group_width", "stride"):
+            value = getattr(self, name)
+            if not _is_int(value):
+                raise SpecError(f"{where}.{name} must be an integer, got {value!r}")
+        if not _is_number(self.bottleneck_ratio):
+            raise SpecError(f"{where}.bottleneck_ratio must be a number, got {self.bottleneck_ratio!r}")
+        object.__setattr__(self, "bottleneck_ratio", float(self.bottleneck_ratio))
+        if self.depth < 1:
+            raise SpecError(f"{where}.depth must be >= 1, got {self.depth}")
+        if self.width < 1:
+            raise SpecError(f"{where}.width must be >= 1, got {self.width}")
+        if self.group_width < 1:
+            raise SpecError(f"{where}.group_width must be >= 1, got {self.group_width}")
+        if self.stride not in (1, 2):
+            raise SpecError(f"{where}.stride must be 1 or 2, got {self.stride}")
+        if not self.bottleneck_ratio > 0:
+            raise SpecError(f"{where}.bottleneck_ratio must be > 0, got {self.bottleneck_ratio}")
+        inner = bottleneck_width(self.width, self.bottleneck_ratio)
+        if inner < 1 or inner % self.group_width:
+            raise SpecError(
+                f"{where}: width {self.width} x bottleneck_ratio {self.bottleneck_ratio} = {inner} "
+                f"channels do not split into whole groups of group_width {self.group_width}; "
+                f"choose a group_width that divides {inner}"
+            )
+
+    @property
+    def bottleneck_width(self) -> int:
+        return bottleneck_width(self.width, self.bottleneck_ratio)
+
+    @property
+    def groups(self) -> int:
+        return self.bottleneck_width // self.group_width
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "stage") -> StageSpec:
+        if not isinstance(data, Mapping):
+            raise SpecError(f"{where}: a stage must be a table/object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(f"{where}: unknown stage field(s) {unknown}; known fields are {sorted(known)}")
+        missing = [n for n in ("depth", "width", "group_width") if n not in data]
+        if missing:
+            raise SpecError(f"{where}: missing stage field(s) {missing}")
+        try:
+            return cls(**data)
+        except SpecError as err:
+            raise SpecError(f"{where}: {err}") from None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A whole AnyNet: stem -> stages of blocks -> head, plus the options its components read."""
+
+    stages: tuple[StageSpec, ...]
+    stem: str = "simple"
+    stem_width: int = 32
+    block: str = "resnext"
+    head: str = "classifier"
+    num_classes: int = 1000
+    in_channels: int = 3
+    input_size: int = 224
+    options: Options = field(default_factory=Options)
+
+    def __post_init__(self) -> None:
+        where = "ModelSpec"
+        stages = tuple(self.stages) if isinstance(self.stages, (list, tuple)) else self.stages
+        if not isinstance(stages, tuple) or not stages:
+            raise SpecError(f"{where}.stages must be a non-empty list of stages")
+        for i, stage in enumerate(stages):
+            if not isinstance(stage, StageSpec):
+                raise SpecError(f"{where}.stages[{i}] must be a StageSpec, got {type(stage).__name__}")
+        object.__setattr__(self, "stages", stages)
+        for name in ("stem", "block", "head"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise SpecError(f"{where}.{name} must be a component name (non-empty string), got {value!r}")
+        for name in ("stem_width", "num_classes", "in_channels", "input_size"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise SpecError(f"{where}.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.options, Options):
+            if not isinstance(self.options, Mapping):
+                raise SpecError(f"{where}.options must be a table/object, got {type(self.options).__name__}")
+            object.__setattr__(self, "options", Options(self.options, where=f"{where}.options"))
+
+    @property
+    def widths(self) -> list[int]:
+        return [s.width for s in self.stages]
+
+    @property
+    def depths(self) -> list[int]:
+        return [s.depth for s in self.stages]
+
+    def replace(self, **changes: Any) -> ModelSpec:
+        """A copy with some fields changed; unknown fields raise SpecError."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise SpecError(f"unknown ModelSpec field(s) {unknown}; known fields are {sorted(known)}")
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data.update(changes)
+        return ModelSpec(**data)
+
+    # -- serialization ---------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stem": self.stem,
+            "stem_width": self.stem_width,
+            "block": self.block,
+            "head": self.head,
+            "num_classes": self.num_classes,
+            "in_channels": self.in_channels,
+            "input_size": self.input_size,
+            "options": dict(self.options),
+            "stages": [s.to_dict() for s in self.stages],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "spec") -> ModelSpec:
+        if not isinstance(data, Mapping):
+            raise SpecError(f"{where}: a model spec must be a table/object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(f"{where}: unknown field(s) {unknown}; known fields are {sorted(known)}")
+        if "stages" not in data:
+            raise SpecError(f"{where}: missing field 'stages'")
+        raw_stages = data["stages"]
+        if not isinstance(raw_stages, (list, tuple)):
+            raise SpecError(f"{where}.stages must be a list of stage tables, got {type(raw_stages).__name__}")
+        stages = tuple(StageSpec.from_dict(s, where=f"{where}.stages[{i}]") for i, s in enumerate(raw_stages))
+        rest = {k: v for k, v in data.items() if k != "stages"}
+        try:
+            return cls(stages=stages, **rest)
+        except SpecError as err:
+            raise SpecError(f"{where}: {err}") from None
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_json(cls, text: str, *, where: str = "spec JSON") -> ModelSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SpecError(f"{where}: not valid JSON ({err})") from None
+        return cls.from_dict(data, where=where)
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    @classmethod
+    def from_toml(cls, text: str, *, where: str = "spec TOML") -> ModelSpec:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise SpecError(f"{where}: not valid TOML ({err})") from None
+        return cls.from_dict(data, where=where)
+
