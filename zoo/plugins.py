@@ -26,6 +26,7 @@ from zoo.errors import (
     PluginConflictError,
     PluginError,
     UnknownComponentError,
+    ZooError,
     did_you_mean,
 )
 
@@ -80,6 +81,7 @@ class ZooPluginManager:
         self.failures: list[PluginFailure] = []
         self._tables: dict[str, dict[str, tuple[Any, str]]] | None = None
         self._models: dict[str, ModelContribution] | None = None
+        self._drops = 0  # plugins dropped while building tables; a change means build again
         if autoload is None:
             autoload = not os.environ.get("ZOO_DISABLE_PLUGIN_AUTOLOAD")
         from zoo.nn import builtin
@@ -96,6 +98,13 @@ class ZooPluginManager:
             dist = ep.dist.name if ep.dist else None
             version = ep.dist.version if ep.dist else None
             if self.pm.has_plugin(ep.name):
+                other = self.infos.get(ep.name)
+                self._fail(
+                    ep.name,
+                    f"entry point name {ep.name!r} is already taken by distribution "
+                    f"{other.distribution if other else None!r}; rename one of the `zoo.plugins` entry points",
+                    dist,
+                )
                 continue
             try:
                 plugin = ep.load()
@@ -112,16 +121,31 @@ class ZooPluginManager:
         except Exception as err:
             self._fail(module_name, f"import failed (from ZOO_PLUGINS): {type(err).__name__}: {err}")
             return
+        if self.pm.is_registered(module):  # already loaded through its entry point
+            return
         self._add(module, module_name)
 
     def _add(self, plugin: Any, name: str, *, distribution: str | None = None, version: str | None = None) -> None:
         try:
             self.pm.register(plugin, name=name)
+            self._check_hook_names(plugin, name)
         except Exception as err:
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
             self._fail(name, f"registration failed: {type(err).__name__}: {err}", distribution)
             return
         self.infos[name] = PluginInfo(name, distribution, version)
         self._invalidate()
+
+    def _check_hook_names(self, plugin: Any, name: str) -> None:
+        """A `@zoo.hookimpl` whose name is no hook (a typo) would be silently ignored: refuse it."""
+        known = [n for n in dir(hookspecs) if n.startswith("zoo_")]
+        unknown = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [] if not c.has_spec())
+        if unknown:
+            hints = "".join(f" {u!r}:{did_you_mean(u, known)}" for u in unknown)
+            raise PluginError(
+                f"plugin {name!r} implements unknown hook(s) {unknown}.{hints} The hooks are: {', '.join(known)}."
+            )
 
     def _fail(self, name: str, error: str, distribution: str | None = None) -> None:
         self.failures.append(PluginFailure(name, error, distribution))
@@ -137,7 +161,15 @@ class ZooPluginManager:
         name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin):x}"
         if self.pm.has_plugin(name) or self.pm.is_registered(plugin):
             raise PluginError(f"plugin {name!r} is already registered; unregister it first")
-        self.pm.register(plugin, name=name)
+        try:
+            self.pm.register(plugin, name=name)
+        except (ValueError, pluggy.PluginValidationError) as err:
+            raise PluginError(f"plugin {name!r} cannot be registered: {err}") from None
+        try:
+            self._check_hook_names(plugin, name)
+        except PluginError:
+            self.pm.unregister(plugin)
+            raise
         self.infos[name] = PluginInfo(name)
         self._invalidate()
         try:
@@ -173,9 +205,20 @@ class ZooPluginManager:
     def _drop(self, name: str, error: str) -> None:
         info = self.infos.pop(name, None)
         self.pm.unregister(name=name)
+        self._drops += 1
         self._fail(name, error, info.distribution if info else None)
 
     def _build_tables(self, strict: str | None = None) -> None:
+        """Collect every contribution; a plugin dropped part-way is removed by building again."""
+        while True:
+            drops = self._drops
+            tables = self._collect_components(strict)
+            models = self._collect_models(strict)
+            if self._drops == drops:
+                break
+        self._tables, self._models = tables, models
+
+    def _collect_components(self, strict: str | None) -> dict[str, dict[str, tuple[Any, str]]]:
         for info in self.infos.values():
             info.contributes = {}
         tables: dict[str, dict[str, tuple[Any, str]]] = {}
@@ -183,28 +226,20 @@ class ZooPluginManager:
             table: dict[str, tuple[Any, str]] = {}
             for plugin, records in list(self._call_each(hook_name, strict)):
                 try:
-                    records = list(records.values() if isinstance(records, Mapping) else records)
-                    for record in records:
-                        if not isinstance(record, record_type):
-                            raise ComponentContractError(
-                                f"plugin {plugin!r}: {hook_name} must return zoo.{record_type.__name__} records, "
-                                f"got {type(record).__name__}"
-                            )
-                        record.check(plugin)
-                except (ComponentContractError, TypeError) as err:
-                    if plugin == strict or not isinstance(err, ComponentContractError):
-                        raise ComponentContractError(str(err)) from None
+                    records = _records(records, plugin, hook_name, record_type)
+                except ComponentContractError as err:
+                    if plugin == strict:
+                        raise
                     self._drop(plugin, str(err))
                     continue
                 for record in records:
                     _insert(table, kind, record.name, record, plugin, record.override)
                     self.infos[plugin].contributes.setdefault(kind, []).append(record.name)
             tables[kind] = table
-        self._tables = tables
-        self._models = self._collect_models(strict)
+        return tables
 
     def _collect_models(self, strict: str | None) -> dict[str, ModelContribution]:
-        from zoo.registry import read_registry_file  # registry parsing lives with the registry
+        from zoo.registry import _check_entry as check_entry, read_registry_file  # parsing lives with the registry
 
         models: dict[str, tuple[ModelContribution, str]] = {}
         for plugin, result in list(self._call_each("zoo_add_models", strict)):
@@ -214,15 +249,20 @@ class ZooPluginManager:
                     source = str(result)
                 elif isinstance(result, Mapping):
                     defaults, entries, source = {}, dict(result), f"plugin {plugin!r}"
+                    for name, entry in entries.items():
+                        check_entry(name, entry, source)
                 else:
-                    raise PluginError(f"zoo_add_models must return a mapping or a TOML path, got {type(result).__name__}")
-            except Exception as err:
+                    raise PluginError(
+                        f"plugin {plugin!r}: zoo_add_models must return a mapping of name -> entry table "
+                        f"or the path of a TOML file, got {type(result).__name__}"
+                    )
+            except ZooError as err:
                 if plugin == strict:
                     raise
                 self._drop(plugin, f"zoo_add_models: {err}")
                 continue
             for name, entry in entries.items():
-                override = bool(entry.get("override", False)) if isinstance(entry, Mapping) else False
+                override = bool(entry.get("override", False))
                 contribution = ModelContribution(entry, plugin, source, defaults)
                 _insert(models, "model", name, contribution, plugin, override)
                 self.infos[plugin].contributes.setdefault("model", []).append(name)
@@ -258,6 +298,27 @@ class ZooPluginManager:
 _INSTALL_HINTS = {
     ("block", "se_resnext"): " It comes with the first-party plugin zoo-se (pip install ./plugins/zoo-se).",
 }
+
+
+def _records(result: Any, plugin: str, hook_name: str, record_type: type) -> list:
+    """A hook's result as a checked list of records, or ComponentContractError naming the plugin."""
+    if isinstance(result, Mapping):
+        result = result.values()
+    try:
+        records = list(result)
+    except TypeError:
+        raise ComponentContractError(
+            f"plugin {plugin!r}: {hook_name} must return an iterable of zoo.{record_type.__name__} records, "
+            f"got {type(result).__name__}"
+        ) from None
+    for record in records:
+        if not isinstance(record, record_type):
+            raise ComponentContractError(
+                f"plugin {plugin!r}: {hook_name} must return zoo.{record_type.__name__} records, "
+                f"got {type(record).__name__}"
+            )
+        record.check(plugin)
+    return records
 
 
 def _insert(table: dict, kind: str, name: str, record: Any, plugin: str, override: bool) -> None:

@@ -1,0 +1,78 @@
+"""The ResNet basic block (ResNet-18/34): two 3x3 convs, the first carrying the stride.
+
+It has no bottleneck and no groups, so a stage using it must say group_width = width and
+bottleneck_ratio = 1; anything else is refused rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+from flax import nnx
+
+import zoo
+from zoo.errors import SpecError
+
+
+def _check_plain(out_channels: int, group_width: int, bottleneck_ratio: float) -> None:
+    if bottleneck_ratio != 1 or group_width != out_channels:
+        raise SpecError(
+            f"block 'resnet_basic' (plugin zoo-resnet) has no bottleneck and no groups, but a stage of width "
+            f"{out_channels} asks for group_width {group_width} and bottleneck_ratio {bottleneck_ratio}; "
+            f"set group_width = {out_channels} and bottleneck_ratio = 1.0, or use block 'resnet_bottleneck'"
+        )
+
+
+class BasicBlock(nnx.Module):
+    """3x3 (stride) -> BN -> ReLU -> 3x3 -> BN, plus a 1x1 projected skip where the shape changes."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        group_width: int,
+        bottleneck_ratio: float,
+        options: Mapping[str, Any],
+        *,
+        rngs: nnx.Rngs,
+    ):
+        _check_plain(out_channels, group_width, bottleneck_ratio)
+        bias = bool(options.get("conv_bias", False))
+        self.conv1 = zoo.conv(in_channels, out_channels, 3, stride=stride, bias=bias, rngs=rngs)
+        self.bn1 = zoo.batch_norm(out_channels, options, rngs=rngs)
+        self.conv2 = zoo.conv(out_channels, out_channels, 3, bias=bias, rngs=rngs)
+        self.bn2 = zoo.batch_norm(
+            out_channels, options, rngs=rngs, zero_init=bool(options.get("zero_init_last_bn", False))
+        )
+        if in_channels != out_channels or stride != 1:
+            self.proj_conv = zoo.conv(in_channels, out_channels, 1, stride=stride, bias=bias, rngs=rngs)
+            self.proj_bn = zoo.batch_norm(out_channels, options, rngs=rngs)
+        else:
+            self.proj_conv = self.proj_bn = None
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = nnx.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        skip = self.proj_bn(self.proj_conv(x)) if self.proj_conv is not None else x
+        return nnx.relu(y + skip)
+
+
+def basic_block_cost(
+    cost: zoo.Cost,
+    in_channels: int,
+    out_channels: int,
+    stride: int,
+    group_width: int,
+    bottleneck_ratio: float,
+    options: Mapping[str, Any],
+) -> zoo.Cost:
+    _check_plain(out_channels, group_width, bottleneck_ratio)
+    bias = bool(options.get("conv_bias", False))
+    h, w = cost.h, cost.w
+    if in_channels != out_channels or stride != 1:
+        cost = cost.conv(in_channels, out_channels, 1, stride=stride, bias=bias).norm(out_channels).at(h, w)
+    cost = cost.conv(in_channels, out_channels, 3, stride=stride, bias=bias).norm(out_channels)
+    return cost.conv(out_channels, out_channels, 3, bias=bias).norm(out_channels)

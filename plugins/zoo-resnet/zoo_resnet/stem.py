@@ -1,0 +1,29 @@
+"""The ResNet stem: a 7x7 stride-2 conv, BN, ReLU, then a 3x3 stride-2 max-pool (4x down)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+from flax import nnx
+
+import zoo
+
+
+class ResNetStem(nnx.Module):
+    """conv 7x7/2 (padding 3) -> BN -> ReLU -> max-pool 3x3/2 (padding 1), as torchvision and pycls."""
+
+    def __init__(self, in_channels: int, out_channels: int, options: Mapping[str, Any], *, rngs: nnx.Rngs):
+        self.conv = zoo.conv(in_channels, out_channels, 7, stride=2, bias=bool(options.get("conv_bias", False)), rngs=rngs)
+        self.bn = zoo.batch_norm(out_channels, options, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nnx.relu(self.bn(self.conv(x)))
+        return nnx.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+
+
+def resnet_stem_cost(cost: zoo.Cost, in_channels: int, out_channels: int, options: Mapping[str, Any]) -> zoo.Cost:
+    bias = bool(options.get("conv_bias", False))
+    cost = cost.conv(in_channels, out_channels, 7, stride=2, bias=bias).norm(out_channels)
+    return cost.pool(out_channels, 3, stride=2)
