@@ -77,7 +77,12 @@ class Head(Component):
 
 @dataclass(frozen=True)
 class DesignRule:
-    """expand(params: dict) -> list[StageSpec]; `sample(rng, **constraints)` is optional."""
+    """A design space: expand(params: dict) -> list[StageSpec], and optionally a sampler.
+
+    `sample(rng)` (optional) takes a numpy.random.Generator or an int seed and returns the
+    params dict of one random model of the space, which `expand` accepts; the same seed
+    gives the same params. Sweeps draw models through it without knowing the space.
+    """
 
     name: str
     expand: Callable[[dict[str, Any]], Any]
@@ -92,8 +97,8 @@ class DesignRule:
         if not isinstance(self.name, str) or not self.name:
             raise ComponentContractError(f"{where}: name must be a non-empty string")
         _check_callable(self.expand, ("params",), f"{where}: expand")
-        if self.sample is not None and not callable(self.sample):
-            raise ComponentContractError(f"{where}: sample must be callable or None")
+        if self.sample is not None:
+            _check_callable(self.sample, ("rng",), f"{where}: sample")
 
 
 def _check_callable(fn: Any, args: tuple[str, ...], where: str) -> None:

@@ -43,7 +43,8 @@ def zoo_add_heads():
     """Return an iterable of `zoo.Head` records.
 
     A head's build(in_channels, num_classes, options, *, rngs) returns an NNX module mapping
-    (N, H, W, in_channels) to logits (N, num_classes).
+    (N, H, W, in_channels) to logits (N, num_classes); its complexity(cost, in_channels,
+    num_classes, options) returns the Cost after it.
     """
 
 
@@ -52,7 +53,8 @@ def zoo_add_design_rules():
     """Return an iterable of `zoo.DesignRule` records.
 
     A rule's expand(params: dict) returns a list of `zoo.StageSpec`; registry entries name the
-    rule in their `design` table (`design = { rule = "regnet", w0 = 24, ... }`).
+    rule in their `design` table (`design = { rule = "regnet", w0 = 24, ... }`). Its optional
+    sample(rng) takes a numpy Generator or int seed and returns one model's params for expand.
     """
 
 
