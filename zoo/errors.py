@@ -53,6 +53,59 @@ class PretrainedError(ZooError):
     """Pretrained weights were asked for that do not exist or cannot be used."""
 
 
+class WeightsFormatError(PretrainedError, ValueError):
+    """A weights file or config.json is corrupt, truncated or not in a format the zoo reads."""
+
+
+class WeightsMismatchError(PretrainedError):
+    """A weights file's keys or shapes do not match the model they are loaded into."""
+
+    def __init__(self, message: str, *, missing=(), unexpected=(), mismatched=()):
+        super().__init__(message)
+        self.missing = list(missing)
+        self.unexpected = list(unexpected)
+        self.mismatched = list(mismatched)
+
+
+class ChecksumMismatchError(PretrainedError):
+    """A downloaded file's sha256 differs from the one the registry pins."""
+
+
+class HubError(PretrainedError):
+    """The Hugging Face Hub (or a mirror) could not give or take what was asked for."""
+
+
+class OfflineCacheError(HubError):
+    """Offline mode is on and the cache lacks a file that is needed."""
+
+
+class DatasetError(ZooError):
+    """A dataset cannot be found, prepared or read, or does not fit image classification."""
+
+
+class UnknownDatasetError(DatasetError, KeyError):
+    """A dataset name that neither the zoo nor tensorflow-datasets knows."""
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else ""
+
+
+class TrainConfigError(ZooError, ValueError):
+    """A training setting is out of range or inconsistent (optimizer, schedule, batch size...)."""
+
+
+class DeviceError(ZooError, ValueError):
+    """The batch cannot be split over the devices, or the multi-host setup is incomplete."""
+
+
+class CheckpointError(ZooError):
+    """A training checkpoint is missing, corrupt or belongs to a different run."""
+
+
+class NonFiniteLossError(ZooError, FloatingPointError):
+    """The training loss became NaN or infinite; the last good checkpoint is kept."""
+
+
 def closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
     """The candidates nearest to `name`, for 'did you mean' hints."""
     pool = list(candidates)

@@ -1,0 +1,70 @@
+"""The README.md model card pushed beside the weights: YAML front matter, then a readable body."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+
+from zoo.weights import atomic_write_text
+from zoo.weights_config import read_config
+
+
+def card_metadata(repo_id: str, *, metrics: Mapping[str, float] | None, dataset: str | None,
+                  license: str = "apache-2.0") -> dict:
+    meta = {
+        "library_name": "anynet-zoo",
+        "license": license,
+        "tags": ["image-classification", "jax", "flax", "anynet", "regnet", "anynet-zoo"],
+        "pipeline_tag": "image-classification",
+    }
+    if dataset:
+        meta["datasets"] = [dataset]
+    if metrics:
+        meta["metrics"] = sorted(metrics)
+    return meta
+
+
+def render_model_card(folder: str | os.PathLike, *, repo_id: str, metrics: Mapping[str, float] | None = None,
+                      dataset: str | None = None) -> str:
+    """The model card for a folder written by save_pretrained."""
+    from zoo.complexity import spec_complexity
+
+    config = read_config(folder)
+    spec, pre = config.spec, config.preprocessing
+    cost = spec_complexity(spec)
+    front = yaml.safe_dump(card_metadata(repo_id, metrics=metrics, dataset=dataset), sort_keys=False).strip()
+    lines = [
+        "---", front, "---", "",
+        f"# {repo_id.split('/')[-1]}", "",
+        f"An AnyNet ({spec.block} blocks, {spec.stem} stem, {spec.head} head) for {spec.num_classes} classes"
+        + (f", trained on {dataset}" if dataset else "") + ", published with anynet-zoo (JAX / Flax NNX).", "",
+        "## Architecture", "",
+        "| stage | depth | width | group width | bottleneck ratio | stride |",
+        "|---|---|---|---|---|---|",
+    ]
+    for i, s in enumerate(spec.stages):
+        lines.append(f"| {i} | {s.depth} | {s.width} | {s.group_width} | {s.bottleneck_ratio:g} | {s.stride} |")
+    lines += [
+        "", f"Input {pre.input_size}x{pre.input_size}x{spec.in_channels} (NHWC, channel order {pre.channel_order}), "
+        f"stem width {spec.stem_width}.", "",
+        "## Complexity", "",
+        f"- parameters: {cost['params']:,}", f"- FLOPs: {cost['flops']:,}", f"- activations: {cost['acts']:,}", "",
+        "## How to load", "",
+        "```python", "import zoo", f'model = zoo.load("hf-hub:{repo_id}")', "```", "",
+        f"Inputs: floats in [0, 1], resized ({pre.interpolation}) and center-cropped (crop_pct {pre.crop_pct:g}) "
+        f"to {pre.input_size}, normalised with mean {list(pre.mean)} and std {list(pre.std)}.", "",
+    ]
+    if metrics:
+        lines += ["## Training metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.6g} |" for k, v in sorted(metrics.items())]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_model_card(folder: str | os.PathLike, **kwargs) -> Path:
+    path = Path(folder) / "README.md"
+    atomic_write_text(path, render_model_card(folder, **kwargs))
+    return path

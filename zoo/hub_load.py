@@ -1,0 +1,76 @@
+"""Models from the Hub: a registry tag, or any repo whose config.json says what it holds.
+
+A repo's config.json picks the loader (keras-hub style): ours, transformers' RegNet (the
+spec is read from it) or timm's (the spec comes from the registry by its architecture name).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import WeightsFormatError
+from zoo.hub import fetch_file, hub_settings, split_revision
+from zoo.hub_tags import PretrainedTag
+from zoo.nn.anynet import AnyNet
+from zoo.spec import ModelSpec
+from zoo.weights import WEIGHTS_NAME
+from zoo.weights_config import CONFIG_NAME, read_json
+from zoo.weights_local import build_pretrained
+
+
+def fetch_tag(tag: PretrainedTag) -> Path:
+    """The tag's weights file from the Hub cache (downloaded if needed), sha256-checked where pinned."""
+    return fetch_file(tag.repo_id, tag.filename, revision=tag.revision, sha256=tag.sha256, settings=hub_settings())
+
+
+def load_tag(tag: PretrainedTag, spec: ModelSpec, *, seed: int = 0, **overrides: Any) -> AnyNet:
+    weights = fetch_tag(tag)
+    where = f"{tag.name} (Hub repo {tag.repo_id} at {tag.revision}, {tag.filename})"
+    return build_pretrained(weights, spec=spec, layout=tag.layout, source_sha256=tag.sha256, seed=seed,
+                            where=where, **overrides)
+
+
+def _snapshot_commit(path: Path) -> str | None:
+    """The commit a cached file belongs to (hub cache: .../snapshots/<commit>/<file>)."""
+    return path.parent.name if path.parent.parent.name == "snapshots" else None
+
+
+def spec_from_repo_config(config: dict[str, Any] | None, where: str) -> tuple[ModelSpec | None, str | None]:
+    """(spec, layout) announced by a repo's config.json; (None, None) when it has none we know."""
+    from zoo.convert import layout_from_config
+    from zoo.convert.transformers import spec_from_transformers_config
+    from zoo.weights_config import config_from_dict
+
+    layout = layout_from_config(config)
+    if layout == "zoo":
+        return config_from_dict(config, where).spec, layout
+    if layout == "transformers":
+        return spec_from_transformers_config(config, where), layout
+    if layout == "timm":
+        from zoo.registry import get_spec
+
+        arch = str(config["architecture"]).split(".")[0]
+        spec = get_spec(arch)
+        num_classes = config.get("num_classes")
+        if isinstance(num_classes, int) and num_classes > 0 and num_classes != spec.num_classes:
+            spec = spec.replace(num_classes=num_classes)
+        return spec, layout
+    if config is not None:
+        raise WeightsFormatError(f"{where} is not a config.json the zoo recognises (anynet-zoo, timm or "
+                                 "transformers RegNet)")
+    return None, None
+
+
+def load_hub_repo(repo: str, *, seed: int = 0, **overrides: Any) -> AnyNet:
+    """A model from 'org/name[@revision]': config.json picks the layout, model.safetensors holds the weights."""
+    repo_id, revision = split_revision(repo)
+    settings = hub_settings()
+    config_path = fetch_file(repo_id, CONFIG_NAME, revision=revision, settings=settings, required=False)
+    config = read_json(config_path) if config_path else None
+    # Fetch the weights from the commit the config came from, so a push in between cannot mix them.
+    pinned = (_snapshot_commit(config_path) if config_path else None) or revision
+    weights = fetch_file(repo_id, WEIGHTS_NAME, revision=pinned, settings=settings)
+    where = f"Hub repo {repo_id} at {revision or 'main'}"
+    spec, layout = spec_from_repo_config(config, where)
+    return build_pretrained(weights, spec=spec, layout=layout, config=config, seed=seed, where=where, **overrides)

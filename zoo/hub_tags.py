@@ -1,0 +1,110 @@
+"""Pretrained tags as data: `[models.NAME.pretrained.TAG]` tables in a registry file.
+
+A tag names a Hub repo, a pinned revision, a file, its sha256 where known, the layout the
+file is in (zoo, timm or transformers) and the facts users read (preprocessing, metrics).
+`{namespace}` in a hub_id is the project's Hub namespace, overridable by ZOO_HUB_NAMESPACE
+for forks and private mirrors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from zoo.errors import PretrainedError, RegistryError, did_you_mean
+
+DEFAULT_NAMESPACE = "anynet-zoo"
+NAMESPACE_ENV = "ZOO_HUB_NAMESPACE"
+LAYOUTS = ("zoo", "timm", "transformers")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+TAG_FIELDS = {"hub_id", "revision", "filename", "sha256", "layout", "default", "mean", "std", "interpolation",
+              "crop_pct", "metrics", "description", "license"}
+
+
+def hub_namespace() -> str:
+    return os.environ.get(NAMESPACE_ENV) or DEFAULT_NAMESPACE
+
+
+@dataclass(frozen=True)
+class PretrainedTag:
+    """One set of published weights for a named model."""
+
+    model: str
+    tag: str
+    hub_id: str
+    revision: str = "main"
+    filename: str = "model.safetensors"
+    sha256: str | None = None
+    layout: str = "zoo"
+    default: bool = False
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    interpolation: str | None = None
+    crop_pct: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    description: str = ""
+    license: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}.{self.tag}"
+
+    @property
+    def repo_id(self) -> str:
+        return self.hub_id.replace("{namespace}", hub_namespace())
+
+
+def parse_tags(model: str, table: Any, where: str) -> dict[str, PretrainedTag]:
+    """The tags of one registry entry's `pretrained` table, checked."""
+    if table is None:
+        return {}
+    if not isinstance(table, Mapping):
+        raise RegistryError(f"{where} field 'pretrained' must be a table of tags ([models.{model}.pretrained.TAG])")
+    tags = {}
+    for tag, fields in table.items():
+        at = f"{where} [models.{model}.pretrained.{tag}]"
+        if not isinstance(fields, Mapping):
+            raise RegistryError(f"{at} must be a table")
+        unknown = sorted(set(fields) - TAG_FIELDS)
+        if unknown:
+            raise RegistryError(f"{at}: unknown field(s) {unknown}; known fields are {sorted(TAG_FIELDS)}")
+        if not isinstance(fields.get("hub_id"), str) or "/" not in fields["hub_id"]:
+            raise RegistryError(f"{at}: 'hub_id' must be a Hub repo id 'org/name'")
+        if fields.get("layout", "zoo") not in LAYOUTS:
+            raise RegistryError(f"{at}: 'layout' must be one of {list(LAYOUTS)}, got {fields['layout']!r}")
+        sha = fields.get("sha256")
+        if sha is not None and not (isinstance(sha, str) and SHA256.match(sha)):
+            raise RegistryError(f"{at}: 'sha256' must be 64 lowercase hex digits")
+        data = dict(fields)
+        for key in ("mean", "std"):
+            if key in data:
+                data[key] = tuple(float(x) for x in data[key])
+        tags[tag] = PretrainedTag(model=model, tag=tag, **data)
+    defaults = [t for t in tags.values() if t.default]
+    if len(defaults) > 1:
+        raise RegistryError(f"{where}: model {model!r} marks several default tags {[t.tag for t in defaults]}; keep one")
+    return tags
+
+
+def pick_tag(model: str, tags: Mapping[str, PretrainedTag], tag: str | None) -> PretrainedTag:
+    """The tag asked for, or the default one (marked default, else the only one)."""
+    if not tags:
+        raise PretrainedError(
+            f"no pretrained weights are published for {model!r}; `zoo list --pretrained` shows the models that "
+            "have some, or pass pretrained='path/to/model.safetensors'"
+        )
+    if tag is None:
+        marked = [t for t in tags.values() if t.default]
+        if marked:
+            return marked[0]
+        if len(tags) == 1:
+            return next(iter(tags.values()))
+        raise PretrainedError(f"model {model!r} has several pretrained tags {sorted(tags)} and no default; pick one "
+                              f"with pretrained='TAG' or the name '{model}.TAG'")
+    if tag not in tags:
+        raise PretrainedError(f"model {model!r} has no pretrained tag {tag!r}.{did_you_mean(tag, tags)} "
+                              f"Its tags: {sorted(tags)}")
+    return tags[tag]

@@ -1,0 +1,99 @@
+"""Pretrained models from files: save a folder, load a folder or a weights file in any known layout.
+
+`build_pretrained` is the one path every pretrained load takes (local folder, file, Hub
+repo, registry tag): sniff the layout, convert (cached) when it is foreign, adapt the head
+and stem to overrides, check every key and shape, and fill a freshly built model.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flax import nnx
+
+from zoo.convert import converted_path, file_sha256, layout_from_config, layout_from_keys, to_zoo_arrays
+from zoo.errors import WeightsFormatError
+from zoo.nn.anynet import AnyNet
+from zoo.spec import ModelSpec
+from zoo.weights import (
+    WEIGHTS_NAME, apply_arrays, read_arrays, read_header, save_arrays, save_weights, spec_from_metadata, spec_metadata,
+)
+from zoo.weights_adapt import adapt_arrays
+from zoo.weights_config import CONFIG_NAME, Preprocessing, make_config, read_json, write_config
+
+
+def save_pretrained(model: AnyNet, directory: str | os.PathLike, *, preprocessing: Preprocessing | None = None,
+                    labels: Sequence[str] | None = None, architecture: str | None = None) -> Path:
+    """Write model.safetensors and config.json into `directory` (each atomically); returns the folder."""
+    directory = Path(directory)
+    config = make_config(model.spec, preprocessing=preprocessing, labels=labels, architecture=architecture)
+    save_weights(model, directory / WEIGHTS_NAME)
+    write_config(config, directory / CONFIG_NAME)
+    return directory
+
+
+def _converted_arrays(path: Path, layout: str, spec: ModelSpec | None, source_sha256: str | None,
+                      where: str) -> dict[str, np.ndarray]:
+    sha = source_sha256 or file_sha256(path)
+    cached = converted_path(layout, sha)
+    if cached.is_file():
+        try:
+            return read_arrays(cached)[0]
+        except WeightsFormatError:
+            cached.unlink(missing_ok=True)  # a damaged cache entry is rebuilt, never used
+    arrays = to_zoo_arrays(read_arrays(path)[0], layout)
+    metadata = {**(spec_metadata(spec) if spec else {}), "converted_from": layout, "source_sha256": sha}
+    try:
+        save_arrays(arrays, cached, metadata=metadata)
+    except OSError as err:
+        warnings.warn(f"could not cache the converted weights of {where} at {cached}: {err}", stacklevel=2)
+    return arrays
+
+
+def build_pretrained(weights: str | os.PathLike, *, spec: ModelSpec | None = None, layout: str | None = None,
+                     config: Mapping[str, Any] | None = None, source_sha256: str | None = None,
+                     seed: int = 0, where: str | None = None, **overrides: Any) -> AnyNet:
+    """A model filled with the weights in `weights` (any known layout); overrides change spec fields.
+
+    The spec comes from `spec`, else from the file's metadata. A changed num_classes gets a
+    fresh head, a changed in_channels an adapted stem; anything else must match exactly.
+    """
+    path = Path(weights)
+    where = where or str(path)
+    header, metadata = read_header(path)
+    layout = layout or layout_from_config(config) or layout_from_keys(set(header), where)
+    if layout == "zoo":
+        arrays, metadata = read_arrays(path)
+    else:
+        arrays = _converted_arrays(path, layout, spec, source_sha256, where)
+    source = spec or spec_from_metadata(metadata, where)
+    if source is None:
+        raise WeightsFormatError(
+            f"{where} does not say which architecture it holds (no anynet-zoo metadata); load it by name "
+            "(zoo.load(NAME, pretrained=PATH)) or from a folder with its config.json"
+        )
+    target = source.replace(**overrides) if overrides else source
+    model = AnyNet(target, rngs=nnx.Rngs(seed))
+    if target.num_classes != source.num_classes or target.in_channels != source.in_channels:
+        arrays = adapt_arrays(arrays, model, where=where, reinit_head=target.num_classes != source.num_classes,
+                              adapt_stem=target.in_channels != source.in_channels)
+    return apply_arrays(model, arrays, where=where)
+
+
+def load_folder(directory: str | os.PathLike, *, seed: int = 0, **overrides: Any) -> AnyNet:
+    """A model from a folder written by save_pretrained (or a Hub snapshot): config.json + model.safetensors."""
+    from zoo.weights_config import config_from_dict
+
+    directory = Path(directory)
+    config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+    if not weights_path.is_file():
+        raise WeightsFormatError(f"{directory} has no {WEIGHTS_NAME}; write one with zoo.save_pretrained(model, dir)")
+    spec = None
+    if config_path.is_file():
+        spec = config_from_dict(read_json(config_path), str(config_path)).spec
+    return build_pretrained(weights_path, spec=spec, seed=seed, where=str(directory), **overrides)
