@@ -11,7 +11,7 @@ from zoo.hookspecs import hookimpl
 from zoo.nn.anynet import AnyNet
 from zoo.nn.builtin import ClassifierHead, ResNeXtBlock, SimpleStem, classifier_cost, resnext_cost, simple_stem_cost
 from zoo.nn.layers import batch_norm, conv, global_avg_pool
-from zoo.plugins import register_plugin, unregister_plugin
+from zoo.plugins import get_component, register_plugin, unregister_plugin
 from zoo.registry import get_spec, list_models
 from zoo.spec import ModelSpec, StageSpec
 from zoo.summary import layer_summary
@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnyNet", "Block", "ClassifierHead", "Cost", "DesignRule", "Head", "ModelSpec", "ResNeXtBlock",
-    "SimpleStem", "StageSpec", "Stem", "batch_norm", "classifier_cost", "complexity", "conv", "create", "get_spec",
+    "SimpleStem", "StageSpec", "Stem", "batch_norm", "classifier_cost", "complexity", "conv", "create", "get_component", "get_spec",
     "global_avg_pool", "hookimpl", "layer_summary", "list_models", "load", "register_plugin",
     "resnext_cost", "simple_stem_cost", "unregister_plugin",
 ]

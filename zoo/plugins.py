@@ -369,4 +369,12 @@ def register_plugin(plugin: Any, name: str | None = None) -> str:
 
 
 def unregister_plugin(name_or_plugin: Any) -> None:
+    """Remove a plugin registered at run time (by name or object); its contributions go with it."""
     manager().unregister(name_or_plugin)
+
+
+def get_component(kind: str, name: str) -> Any:
+    """The zoo.Stem, Block, Head or DesignRule record registered as `name` (kind: stem, block, head, rule)."""
+    if kind not in KINDS:
+        raise UnknownComponentError(f"unknown component kind {kind!r}; the kinds are {', '.join(KINDS)}")
+    return manager().get(kind, name)
