@@ -1,0 +1,91 @@
+"""Every training setting in one frozen, validated value (saved with each checkpoint)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from zoo.errors import TrainConfigError
+
+OPTIMIZERS = ("sgd", "nesterov", "adamw")
+SCHEDULES = ("constant", "cosine", "step")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of one run. Defaults are the short `digits` recipe of the README."""
+
+    dataset: str = "digits"
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    step_epochs: tuple[int, ...] = ()
+    step_gamma: float = 0.1
+    label_smoothing: float = 0.0
+    clip_grad_norm: float | None = None
+    image_size: int | None = 32
+    augment: bool = True
+    seed: int = 0
+    checkpoint_every: int = 0
+    keep_checkpoints: int = 2
+    eval_batch_size: int | None = None
+    data_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "step_epochs", tuple(int(e) for e in self.step_epochs))
+        object.__setattr__(self, "optimizer", str(self.optimizer).lower())
+        object.__setattr__(self, "schedule", str(self.schedule).lower())
+        self._check()
+
+    def _check(self) -> None:
+        def bad(what: str) -> TrainConfigError:
+            return TrainConfigError(f"training setting {what}")
+
+        if self.optimizer not in OPTIMIZERS:
+            raise bad(f"optimizer={self.optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise bad(f"schedule={self.schedule!r} is unknown; choose one of {', '.join(SCHEDULES)}")
+        for name in ("epochs", "batch_size", "keep_checkpoints"):
+            if int(getattr(self, name)) < 1:
+                raise bad(f"{name}={getattr(self, name)} must be at least 1")
+        if self.eval_batch_size is not None and self.eval_batch_size < 1:
+            raise bad(f"eval_batch_size={self.eval_batch_size} must be at least 1")
+        if self.image_size is not None and self.image_size < 4:
+            raise bad(f"image_size={self.image_size} must be at least 4 pixels")
+        if not self.lr > 0:
+            raise bad(f"lr={self.lr} must be positive")
+        if not 0 <= self.momentum < 1:
+            raise bad(f"momentum={self.momentum} must be in [0, 1)")
+        if self.weight_decay < 0:
+            raise bad(f"weight_decay={self.weight_decay} must be >= 0")
+        if not 0 <= self.label_smoothing < 1:
+            raise bad(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
+        if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
+            raise bad(f"clip_grad_norm={self.clip_grad_norm} must be positive (or None for no clipping)")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise bad(f"warmup_epochs={self.warmup_epochs} must be in [0, epochs={self.epochs})")
+        if self.checkpoint_every < 0:
+            raise bad(f"checkpoint_every={self.checkpoint_every} must be >= 0 steps (0: at each epoch's end)")
+        if self.schedule == "step" and any(not 0 < e < self.epochs for e in self.step_epochs):
+            raise bad(f"step_epochs={list(self.step_epochs)} must lie strictly between 0 and epochs={self.epochs}")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise TrainConfigError(f"unknown training setting(s) {unknown}; known settings are {sorted(known)}")
+        return TrainConfig(**{**asdict(self), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["step_epochs"] = list(self.step_epochs)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return cls().replace(**data)

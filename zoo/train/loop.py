@@ -1,0 +1,271 @@
+"""`fit`: train a model on a tfds dataset with optax, over every device, resumable from checkpoints.
+
+A run is a pure function of its TrainConfig: batches come from (seed, epoch, batch), the
+step is one jitted function, and a checkpoint holds the whole TrainState plus the data
+position, so `resume=True` after an interruption ends exactly where an uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from zoo.data import Pipeline, iterate_batches, normalization_for, open_split, steps_per_epoch
+from zoo.errors import CheckpointError, NonFiniteLossError, TrainConfigError
+from zoo.train.checkpoint import Checkpoints
+from zoo.train.config import TrainConfig
+from zoo.train.evaluate import eval_batch_size, jit_eval_step, run_eval
+from zoo.train.optim import make_optimizer
+from zoo.train.report import plot_curves, write_metrics
+from zoo.train.sharding import batch_sharded, check_batch_size, data_mesh, place_batch, replicate, replicated
+from zoo.train.steps import TrainState, all_finite, make_train_step, split_model
+
+# Settings that may change between an interrupted run and its resumption.
+RESUMABLE_CHANGES = {"data_dir", "checkpoint_every", "keep_checkpoints", "eval_batch_size"}
+
+
+@dataclass
+class FitResult:
+    """The trained model (eval mode), one metrics row per epoch, and the final test metrics."""
+
+    model: Any
+    history: list[dict[str, Any]] = field(default_factory=list)
+    test: dict[str, float] = field(default_factory=dict)
+    out_dir: Path | None = None
+
+
+def build_model(model, *, num_classes: int, image_size: int | None, pretrained: bool | str, seed: int):
+    """A model ready to train: a built AnyNet as given, else zoo.load with the head and size set."""
+    from zoo.nn.anynet import AnyNet
+
+    if isinstance(model, AnyNet):
+        if model.spec.num_classes < num_classes:
+            raise TrainConfigError(f"the model predicts {model.spec.num_classes} classes but the dataset has "
+                                   f"{num_classes}; build it with num_classes={num_classes}")
+        return model
+    import zoo
+
+    overrides = {"num_classes": num_classes}
+    if image_size:
+        overrides["input_size"] = image_size
+    return zoo.load(model, pretrained=pretrained, seed=seed, **overrides)
+
+
+def _save_weights(model, out_dir: Path, pipeline: Pipeline) -> None:
+    try:
+        from zoo.weights_config import Preprocessing
+        from zoo.weights_local import save_pretrained
+    except ImportError:  # the weights module is optional for training
+        print("zoo: note: zoo.save_pretrained is unavailable; final weights are only in the checkpoints",
+              file=sys.stderr)
+        return
+    order = "L" if pipeline.channels == 1 else "RGB" if pipeline.channels == 3 else "C" * pipeline.channels
+    norm = pipeline.normalization
+    save_pretrained(model, out_dir, preprocessing=Preprocessing(pipeline.image_size, norm.mean, norm.std,
+                                                                order, "bilinear", 1.0))
+
+
+def _check_same_run(meta: dict[str, Any], config: TrainConfig, where: Path) -> None:
+    saved = meta.get("config", {})
+    now = config.to_dict()
+    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
+    if changed:
+        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
+        raise CheckpointError(f"the checkpoints in {where} belong to a run with other settings ({diffs}); "
+                              "resume with the same settings, or use a new --out directory")
+
+
+class _EpochMeter:
+    """Running loss/accuracy/throughput of one epoch, restorable from a checkpoint."""
+
+    def __init__(self, partial: dict[str, float] | None = None):
+        p = partial or {}
+        self.loss_sum, self.correct, self.seen = p.get("loss_sum", 0.0), p.get("correct", 0.0), p.get("seen", 0)
+        self.seconds = p.get("seconds", 0.0)
+        self._t0 = time.perf_counter()
+
+    def add(self, loss: float, correct: float, n: int) -> None:
+        self.loss_sum += loss * n
+        self.correct += correct
+        self.seen += n
+
+    def elapsed(self) -> float:
+        return self.seconds + time.perf_counter() - self._t0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"loss_sum": self.loss_sum, "correct": self.correct, "seen": self.seen, "seconds": self.elapsed()}
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(self.seen, 1)
+
+    @property
+    def acc(self) -> float:
+        return self.correct / max(self.seen, 1)
+
+
+def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike | None = None, resume: bool = False,
+        pretrained: bool | str = False, num_classes: int | None = None, progress: bool = True,
+        on_step: Callable[[int], None] | None = None, **settings: Any) -> FitResult:
+    """Train `model` (a name, spec, folder or built AnyNet) with `config` (keyword settings override it).
+
+    With `out_dir`, checkpoints go to out_dir/checkpoints, metrics to metrics.jsonl and
+    curves.png, and the final weights to model.safetensors + config.json.
+    """
+    config = (config or TrainConfig()).replace(**settings) if settings else (config or TrainConfig())
+    mesh = data_mesh()
+    check_batch_size(config.batch_size, mesh)
+    main_process = jax.process_index() == 0
+    train_data = open_split(config.dataset, "train", data_dir=config.data_dir)
+    test_data = open_split(config.dataset, "test", data_dir=config.data_dir)
+    classes = num_classes or train_data.num_classes
+    if classes < train_data.num_classes:
+        raise TrainConfigError(f"--num-classes {classes} is smaller than the {train_data.num_classes} classes of "
+                               f"{config.dataset!r}; leave it out to use the dataset's count")
+    model = build_model(model, num_classes=classes, image_size=config.image_size, pretrained=pretrained,
+                        seed=config.seed)
+    spec = model.spec
+    size = config.image_size or spec.input_size
+    norm = normalization_for(train_data, spec.in_channels)
+    train_pipe = Pipeline(size, spec.in_channels, norm, augment=config.augment, flip=train_data.flip_safe)
+    eval_pipe = Pipeline(size, spec.in_channels, norm)
+    per_epoch = steps_per_epoch(len(train_data), config.batch_size, train=True)
+    tx = make_optimizer(config, per_epoch)
+
+    train_def, eval_def, params, rest = split_model(model)
+    state = TrainState(params, rest, tx.init(params), jnp.zeros((), jnp.int32),
+                       jax.random.key_data(jax.random.key(config.seed)))
+    state = replicate(mesh, state)
+    rep, bat = replicated(mesh), batch_sharded(mesh)
+    train_step = jax.jit(make_train_step(train_def, tx, config.label_smoothing),
+                         in_shardings=(rep, bat, bat), out_shardings=(rep, rep), donate_argnums=0)
+    eval_step = jit_eval_step(eval_def, mesh)
+    finite = jax.jit(all_finite, out_shardings=rep)
+    eval_size = eval_batch_size(config.eval_batch_size or max(config.batch_size, 256), mesh.size)
+
+    out = Path(out_dir) if out_dir is not None else None
+    checkpoints = Checkpoints(out / "checkpoints", keep=config.keep_checkpoints) if out else None
+    history: list[dict[str, Any]] = []
+    epoch, start, partial = 0, 0, None
+    if resume:
+        if checkpoints is None:
+            raise TrainConfigError("--resume needs --out DIR: the directory of the run to continue")
+        if checkpoints.latest_step() is not None:
+            state, meta = checkpoints.restore(state)
+            _check_same_run(meta, config, checkpoints.directory)
+            epoch, start = meta["position"]["epoch"], meta["position"]["batch"]
+            history, partial = meta["history"], meta.get("partial")
+            if main_process and progress:
+                print(f"zoo: resuming from step {int(state.step)} (epoch {epoch + 1}, batch {start})", file=sys.stderr)
+
+    def save(step: int, epoch_at: int, batch_at: int, meter: _EpochMeter | None) -> None:
+        if checkpoints is None:
+            return
+        if not bool(finite(state.params)):
+            raise NonFiniteLossError(f"parameters became NaN/inf by step {step}; " + _kept(checkpoints))
+        meta = {"position": {"epoch": epoch_at, "batch": batch_at}, "history": history,
+                "partial": meter.as_dict() if meter else None, "config": config.to_dict(), "spec": spec.to_dict()}
+        checkpoints.save(step, state, meta)
+
+    try:
+        for epoch in range(epoch, config.epochs):
+            meter = _EpochMeter(partial if start else None)
+            partial = None
+            bar = _progress_bar(progress and main_process, per_epoch, start, f"epoch {epoch + 1}/{config.epochs}")
+            pending = None
+
+            def settle(item) -> None:
+                step_no, metrics = item
+                loss, correct = float(metrics["loss"]), float(metrics["correct"])
+                if not math.isfinite(loss):
+                    raise NonFiniteLossError(
+                        f"training loss became {loss} at step {step_no} (epoch {epoch + 1}); "
+                        f"lower --lr (now {config.lr}) or set a gradient clip. " + _kept(checkpoints))
+                meter.add(loss, correct, config.batch_size)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{meter.loss:.4f}", acc=f"{meter.acc:.3f}",
+                                    img_s=f"{meter.seen / max(meter.elapsed(), 1e-9):.0f}")
+
+            for b, batch in enumerate(iterate_batches(train_data, train_pipe, config.batch_size, train=True,
+                                                      seed=config.seed, epoch=epoch, start=start,
+                                                      process_index=jax.process_index(),
+                                                      process_count=jax.process_count()), start=start):
+                images, labels = place_batch(mesh, batch.images, batch.labels)
+                state, metrics = train_step(state, images, labels)
+                step_no = epoch * per_epoch + b + 1
+                if pending is not None:
+                    settle(pending)  # the previous step's numbers: fetched while this step runs
+                pending = (step_no, metrics)
+                if config.checkpoint_every and step_no % config.checkpoint_every == 0 and b + 1 < per_epoch:
+                    settle(pending)
+                    pending = None
+                    save(step_no, epoch, b + 1, meter)
+                if on_step is not None:
+                    on_step(step_no)
+            if pending is not None:
+                settle(pending)
+            if bar is not None:
+                bar.close()
+            start = 0
+            val = run_eval(eval_step, state.params, state.rest, test_data, eval_pipe, eval_size, mesh)
+            row = {"epoch": epoch + 1, "step": (epoch + 1) * per_epoch, "lr": float(tx_lr(config, per_epoch, epoch)),
+                   "train_loss": meter.loss, "train_acc": meter.acc, "val_loss": val["loss"], "val_acc": val["top1"],
+                   "val_top5": val["top5"], "img_per_s": meter.seen / max(meter.elapsed(), 1e-9),
+                   "seconds": meter.elapsed()}
+            history.append(row)
+            if progress and main_process:
+                print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
+                      f"test loss {val['loss']:.4f} acc {val['top1']:.4f} | {row['img_per_s']:.0f} img/s",
+                      file=sys.stderr)
+            save((epoch + 1) * per_epoch, epoch + 1, 0, None)
+            if out is not None and main_process:
+                write_metrics(out / "metrics.jsonl", history)
+                plot_curves(out / "curves.png", history, title=f"{config.dataset}")
+    finally:
+        if checkpoints is not None:
+            checkpoints.close()
+
+    params, rest = jax.device_get(state.params), jax.device_get(state.rest)
+    nnx.update(model, params, rest)
+    model.eval()
+    test = {"loss": history[-1]["val_loss"], "top1": history[-1]["val_acc"], "top5": history[-1]["val_top5"]} \
+        if history else {}
+    if out is not None and main_process:
+        _save_weights(model, out, eval_pipe)
+    return FitResult(model, history, test, out)
+
+
+def tx_lr(config: TrainConfig, per_epoch: int, epoch: int) -> float:
+    """The learning rate at the end of `epoch` (for the metrics rows)."""
+    from zoo.train.optim import lr_schedule
+
+    return float(lr_schedule(config, per_epoch)((epoch + 1) * per_epoch - 1))
+
+
+def _kept(checkpoints: Checkpoints | None) -> str:
+    if checkpoints is None:
+        return "No checkpoint was kept (no --out directory)."
+    last = checkpoints.latest_step()
+    if last is None:
+        return f"No checkpoint had been saved yet in {checkpoints.directory}."
+    return f"The last good checkpoint is step {last} in {checkpoints.directory}; --resume continues from it."
+
+
+def _progress_bar(enabled: bool, total: int, initial: int, desc: str):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", leave=False, dynamic_ncols=True)

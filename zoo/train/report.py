@@ -1,0 +1,57 @@
+"""What a run leaves behind besides weights: metrics.jsonl and curves.png, each written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_metrics(path: str | os.PathLike, history: Sequence[dict[str, Any]]) -> None:
+    """One JSON object per epoch (rewritten whole, so a resumed run leaves no duplicate lines)."""
+    text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in history)
+    _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def plot_curves(path: str | os.PathLike, history: Sequence[dict[str, Any]], title: str = "") -> None:
+    """Training and validation loss and accuracy per epoch, as the d2l book plots them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    epochs = [row["epoch"] for row in history]
+    fig = Figure(figsize=(9, 3.5), dpi=100)
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    loss_ax.plot(epochs, [r["train_loss"] for r in history], "-o", label="train loss")
+    loss_ax.plot(epochs, [r["val_loss"] for r in history], "--o", label="val loss")
+    acc_ax.plot(epochs, [r["train_acc"] for r in history], "-o", label="train acc")
+    acc_ax.plot(epochs, [r["val_acc"] for r in history], "--o", label="val acc")
+    for ax, label in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    _atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png"))

@@ -1,0 +1,87 @@
+"""The jitted train and eval steps, as pure functions of (state, batch).
+
+The model is split into a graph definition and its arrays (nnx.split); each step merges
+them back inside jit, so one compiled function does forward, loss, backward, the optax
+update and the BatchNorm statistics, with shardings chosen by the caller.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+from flax import struct
+
+
+@struct.dataclass
+class TrainState:
+    """Everything that changes during training; one pytree, saved whole in checkpoints."""
+
+    params: Any
+    rest: Any  # BatchNorm statistics and any other non-parameter state
+    opt_state: Any
+    step: jax.Array
+    rng: jax.Array
+
+
+def split_model(model: nnx.Module):
+    """(train graphdef, eval graphdef, params, rest) of a model."""
+    model.train()
+    train_def, params, rest = nnx.split(model, nnx.Param, ...)
+    model.eval()
+    eval_def, _, _ = nnx.split(model, nnx.Param, ...)
+    return train_def, eval_def, params, rest
+
+
+def smoothed_cross_entropy(logits: jax.Array, labels: jax.Array, smoothing: float) -> jax.Array:
+    targets = jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
+    if smoothing:
+        targets = optax.smooth_labels(targets, smoothing)
+    return optax.softmax_cross_entropy(logits, targets)
+
+
+def make_train_step(train_def, tx: optax.GradientTransformation, label_smoothing: float = 0.0):
+    """(state, images, labels) -> (state, {loss, correct}); loss is the batch mean."""
+
+    def train_step(state: TrainState, images: jax.Array, labels: jax.Array):
+        model = nnx.merge(train_def, state.params, state.rest)
+
+        def loss_fn(m):
+            logits = m(images)
+            return smoothed_cross_entropy(logits, labels, label_smoothing).mean(), logits
+
+        (loss, logits), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        rest = nnx.state(model, nnx.Not(nnx.Param))
+        correct = jnp.sum(jnp.argmax(logits, -1) == labels)
+        new = state.replace(params=params, rest=rest, opt_state=opt_state, step=state.step + 1)
+        return new, {"loss": loss, "correct": correct}
+
+    return train_step
+
+
+def make_eval_step(eval_def, top_k: int = 5):
+    """(params, rest, images, labels, weights) -> weighted sums of loss, top-1 and top-k hits."""
+
+    def eval_step(params, rest, images, labels, weights):
+        model = nnx.merge(eval_def, params, rest)
+        logits = model(images)
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+        k = min(top_k, logits.shape[-1])
+        topk = jax.lax.top_k(logits, k)[1]
+        top1 = topk[:, 0] == labels
+        topn = jnp.any(topk == labels[:, None], axis=-1)
+        return {"loss": jnp.sum(loss * weights), "top1": jnp.sum(top1 * weights),
+                "top5": jnp.sum(topn * weights), "count": jnp.sum(weights)}
+
+    return eval_step
+
+
+def all_finite(tree) -> jax.Array:
+    """True when every array in the tree is free of NaN and inf."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
