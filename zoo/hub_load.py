@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import WeightsFormatError
+from zoo.convert.configs import spec_from_config
 from zoo.hub import fetch_file, hub_settings, split_revision
 from zoo.hub_tags import PretrainedTag
 from zoo.nn.anynet import AnyNet
@@ -36,32 +36,6 @@ def _snapshot_commit(path: Path) -> str | None:
     return path.parent.name if path.parent.parent.name == "snapshots" else None
 
 
-def spec_from_repo_config(config: dict[str, Any] | None, where: str) -> tuple[ModelSpec | None, str | None]:
-    """(spec, layout) announced by a repo's config.json; (None, None) when it has none we know."""
-    from zoo.convert import layout_from_config
-    from zoo.convert.transformers import spec_from_transformers_config
-    from zoo.weights_config import config_from_dict
-
-    layout = layout_from_config(config)
-    if layout == "zoo":
-        return config_from_dict(config, where).spec, layout
-    if layout == "transformers":
-        return spec_from_transformers_config(config, where), layout
-    if layout == "timm":
-        from zoo.registry import get_spec
-
-        arch = str(config["architecture"]).split(".")[0]
-        spec = get_spec(arch)
-        num_classes = config.get("num_classes")
-        if isinstance(num_classes, int) and num_classes > 0 and num_classes != spec.num_classes:
-            spec = spec.replace(num_classes=num_classes)
-        return spec, layout
-    if config is not None:
-        raise WeightsFormatError(f"{where} is not a config.json the zoo recognises (anynet-zoo, timm or "
-                                 "transformers RegNet)")
-    return None, None
-
-
 def load_hub_repo(repo: str, *, seed: int = 0, **overrides: Any) -> AnyNet:
     """A model from 'org/name[@revision]': config.json picks the layout, model.safetensors holds the weights."""
     repo_id, revision = split_revision(repo)
@@ -72,5 +46,5 @@ def load_hub_repo(repo: str, *, seed: int = 0, **overrides: Any) -> AnyNet:
     pinned = (_snapshot_commit(config_path) if config_path else None) or revision
     weights = fetch_file(repo_id, WEIGHTS_NAME, revision=pinned, settings=settings)
     where = f"Hub repo {repo_id} at {revision or 'main'}"
-    spec, layout = spec_from_repo_config(config, where)
+    spec, layout = spec_from_config(config, where)
     return build_pretrained(weights, spec=spec, layout=layout, config=config, seed=seed, where=where, **overrides)

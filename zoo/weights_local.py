@@ -86,14 +86,14 @@ def build_pretrained(weights: str | os.PathLike, *, spec: ModelSpec | None = Non
 
 
 def load_folder(directory: str | os.PathLike, *, seed: int = 0, **overrides: Any) -> AnyNet:
-    """A model from a folder written by save_pretrained (or a Hub snapshot): config.json + model.safetensors."""
-    from zoo.weights_config import config_from_dict
+    """A model from a folder holding model.safetensors and config.json: one written by save_pretrained,
+    a Hub snapshot, or a timm / transformers RegNet checkpoint folder."""
+    from zoo.convert.configs import spec_from_config
 
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
     if not weights_path.is_file():
         raise WeightsFormatError(f"{directory} has no {WEIGHTS_NAME}; write one with zoo.save_pretrained(model, dir)")
-    spec = None
-    if config_path.is_file():
-        spec = config_from_dict(read_json(config_path), str(config_path)).spec
-    return build_pretrained(weights_path, spec=spec, seed=seed, where=str(directory), **overrides)
+    config = read_json(config_path) if config_path.is_file() else None
+    spec, layout = spec_from_config(config, str(config_path))
+    return build_pretrained(weights_path, spec=spec, layout=layout, seed=seed, where=str(directory), **overrides)
