@@ -191,7 +191,7 @@ class ZooPluginManager:
     def _call_each(self, hook_name: str, strict: str | None) -> Iterable[tuple[str, Any]]:
         """Call one hook plugin by plugin, so a failure is pinned on its plugin."""
         hook = getattr(self.pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # registration order
+        for impl in hook.get_hookimpls():  # registration order (pluggy calls them newest first)
             try:
                 result = impl.function()
             except Exception as err:
