@@ -295,8 +295,16 @@ class ZooPluginManager:
         return self.tables()[kind][name][1]
 
 
+_FIRST_PARTY = {
+    "zoo-se": [("block", "se_resnext")],
+    "zoo-resnet": [("stem", "resnet"), ("block", "resnet_basic"), ("block", "resnet_bottleneck")],
+    "zoo-anynetx": [("rule", f"anynetx_{space}") for space in "abcde"],
+    "zoo-example-block": [("block", "inverted_residual")],
+}
 _INSTALL_HINTS = {
-    ("block", "se_resnext"): " It comes with the first-party plugin zoo-se (pip install ./plugins/zoo-se).",
+    key: f" It comes with the first-party plugin {dist} (pip install ./plugins/{dist})."
+    for dist, keys in _FIRST_PARTY.items()
+    for key in keys
 }
 
 
