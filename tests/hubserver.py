@@ -307,8 +307,16 @@ TEST_TOKEN = "hf_test_token_for_the_loopback_hub"
 
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
-    """A fresh loopback Hub, with HF_ENDPOINT, HF_TOKEN and fresh caches pointed at it for this test."""
+    """A fresh loopback Hub, with HF_ENDPOINT, HF_TOKEN and fresh caches pointed at it for this test.
+
+    conftest.py sets HF_HUB_OFFLINE=1 before huggingface_hub is imported (no test may reach the
+    real Hub), which freezes huggingface_hub.constants.HF_HUB_OFFLINE; this fixture lifts both
+    for the loopback server only. Tests that want offline mode set HF_HUB_OFFLINE=1 again.
+    """
+    from huggingface_hub import constants
+
     with HubServer(token=TEST_TOKEN) as server:
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         monkeypatch.setenv("HF_TOKEN", TEST_TOKEN)
         monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))

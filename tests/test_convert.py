@@ -1,0 +1,169 @@
+"""Converted timm / transformers RegNet weights reproduce the reference PyTorch logits.
+
+The reference is the real transformers RegNet (PyTorch, CPU), randomly initialised with
+non-trivial batch-norm statistics. timm itself cannot be imported here (it imports
+torchvision, whose compiled ops do not load with this torch build), so the timm layout is
+produced by renaming the reference's tensors to timm's published names (as in timm's
+regnet.py: stem.conv, sN.bM.convK.conv/bn, se.fc1/fc2, downsample, head.fc) and must give the
+same logits through the timm converter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch  # CI installs torch==2.13.0 (CPU) and transformers for these parity tests
+import transformers
+from hubserver import hub  # noqa: F401  (fixture)
+from safetensors.numpy import save_file
+
+import zoo
+from zoo.convert import converted_path, file_sha256, layout_from_keys
+from zoo.convert.transformers import spec_from_transformers_config
+from zoo.errors import WeightsFormatError
+from zoo.hub import hub_settings
+
+
+
+def reference_model(layer_type: str, **config):
+    """A randomly initialised transformers RegNet with random BN statistics, in eval mode."""
+    torch.manual_seed(0)
+    defaults = dict(num_channels=3, embedding_size=8, hidden_sizes=[16, 32, 48], depths=[1, 2, 1], groups_width=8,
+                    num_labels=5)
+    cfg = transformers.RegNetConfig(layer_type=layer_type, **{**defaults, **config})
+    model = transformers.RegNetForImageClassification(cfg).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 1.5)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)
+    return model
+
+
+def reference_logits(model, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(NHWC input, logits) for a fixed random batch."""
+    x = np.random.default_rng(0).standard_normal((2, 3, size, size)).astype(np.float32)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(x)).logits.numpy()
+    return x.transpose(0, 2, 3, 1), logits
+
+
+def our_logits(model, x: np.ndarray) -> np.ndarray:
+    model.eval()
+    return np.asarray(model(jnp.asarray(x)))
+
+
+def assert_close(ours: np.ndarray, ref: np.ndarray) -> None:
+    assert ours.shape == ref.shape
+    assert np.max(np.abs(ours - ref)) <= 1e-4 * np.max(np.abs(ref)), (ours, ref)
+
+
+def transformers_state(model) -> dict[str, np.ndarray]:
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def to_timm_names(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """transformers' RegNet tensor names -> timm's (timm/models/regnet.py), tensors unchanged."""
+    out = {}
+    for key, value in state.items():
+        key = key.removeprefix("regnet.")
+        key = key.replace("embedder.embedder.convolution", "stem.conv").replace("embedder.embedder.normalization", "stem.bn")
+        key = key.replace("classifier.1", "head.fc")
+        m = re.match(r"encoder\.stages\.(\d+)\.layers\.(\d+)\.(.*)", key)
+        if m:
+            s, b, rest = int(m[1]) + 1, int(m[2]) + 1, m[3]
+            y_block = f"regnet.encoder.stages.{m[1]}.layers.{m[2]}.layer.3.convolution.weight" in state
+            last = "3" if y_block else "2"
+            rest = (rest.replace("shortcut.convolution", "downsample.conv").replace("shortcut.normalization", "downsample.bn")
+                    .replace("layer.0.convolution", "conv1.conv").replace("layer.0.normalization", "conv1.bn")
+                    .replace("layer.1.convolution", "conv2.conv").replace("layer.1.normalization", "conv2.bn")
+                    .replace(f"layer.{last}.convolution", "conv3.conv").replace(f"layer.{last}.normalization", "conv3.bn")
+                    .replace("layer.2.attention.0", "se.fc1").replace("layer.2.attention.2", "se.fc2"))
+            key = f"s{s}.b{b}.{rest}"
+        out[key] = value
+    return out
+
+
+@pytest.mark.parametrize("layer_type", ["x", "y"])
+def test_transformers_checkpoint_folder_reproduces_reference_logits(tmp_path, monkeypatch, layer_type):
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "zoo-cache"))
+    reference = reference_model(layer_type)
+    reference.save_pretrained(tmp_path / "ckpt")
+    x, expected = reference_logits(reference)
+    assert_close(our_logits(zoo.load(tmp_path / "ckpt"), x), expected)
+
+
+def test_timm_layout_reproduces_reference_logits(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "zoo-cache"))
+    reference = reference_model("y")
+    timm_state = to_timm_names(transformers_state(reference))
+    assert "s2.b1.se.fc1.weight" in timm_state and "s1.b1.downsample.conv.weight" in timm_state
+    save_file(timm_state, str(tmp_path / "timm.safetensors"))
+    spec = spec_from_transformers_config(reference.config.to_dict())
+    x, expected = reference_logits(reference)
+    assert_close(our_logits(zoo.load(spec, pretrained=str(tmp_path / "timm.safetensors")), x), expected)
+
+
+def test_registry_tag_fetches_timm_repo_and_converts(hub, tmp_path):
+    """zoo.load('regnetx_002', pretrained=True) -> timm/regnetx_002.pycls_in1k on the (loopback) Hub."""
+    spec = zoo.get_spec("regnetx_002")
+    reference = reference_model("x", embedding_size=spec.stem_width, hidden_sizes=spec.widths, depths=spec.depths,
+                                groups_width=spec.stages[0].group_width, num_labels=1000)
+    weights = tmp_path / "model.safetensors"
+    save_file(to_timm_names(transformers_state(reference)), str(weights))
+    timm_config = {"architecture": "regnetx_002", "num_classes": 1000, "num_features": spec.widths[-1],
+                   "pretrained_cfg": {"tag": "pycls_in1k", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}}
+    hub.state.put_file("timm/regnetx_002.pycls_in1k", "model.safetensors", weights.read_bytes())
+    hub.state.put_file("timm/regnetx_002.pycls_in1k", "config.json", json.dumps(timm_config).encode())
+    x, expected = reference_logits(reference)
+    assert_close(our_logits(zoo.load("regnetx_002", pretrained=True), x), expected)
+    assert_close(our_logits(zoo.load("hf-hub:timm/regnetx_002.pycls_in1k"), x), expected)
+
+
+def test_conversion_is_cached_and_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "zoo-cache"))
+    reference = reference_model("x")
+    reference.save_pretrained(tmp_path / "ckpt")
+    zoo.load(tmp_path / "ckpt")
+    cached = converted_path("transformers", file_sha256(tmp_path / "ckpt" / "model.safetensors"))
+    assert cached.is_file()
+
+    def no_second_conversion(*args, **kwargs):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr("zoo.weights_local.to_zoo_arrays", no_second_conversion)
+    x, expected = reference_logits(reference)
+    assert_close(our_logits(zoo.load(tmp_path / "ckpt"), x), expected)
+
+
+def test_layout_is_sniffed_from_tensor_names():
+    assert layout_from_keys({"stem.conv.kernel", "head.fc.bias"}, "f") == "zoo"
+    assert layout_from_keys({"stem.conv.weight", "s1.b1.conv1.conv.weight"}, "f") == "timm"
+    assert layout_from_keys({"regnet.embedder.embedder.convolution.weight"}, "f") == "transformers"
+    with pytest.raises(WeightsFormatError, match="cannot tell which library"):
+        layout_from_keys({"features.0.weight"}, "f")
+
+
+def test_unknown_tensors_in_a_foreign_file_are_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "zoo-cache"))
+    reference = reference_model("x")
+    state = to_timm_names(transformers_state(reference))
+    state["s1.b1.extra.weight"] = np.zeros(3, np.float32)
+    save_file(state, str(tmp_path / "odd.safetensors"))
+    spec = spec_from_transformers_config(reference.config.to_dict())
+    with pytest.raises(WeightsFormatError, match="s1.b1.extra.weight"):
+        zoo.load(spec, pretrained=str(tmp_path / "odd.safetensors"))
+
+
+def test_hub_settings_follow_the_environment_at_call_time(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    s = hub_settings()
+    assert (s.endpoint, s.cache_dir, s.offline) == ("http://127.0.0.1:9", str(tmp_path), True)
