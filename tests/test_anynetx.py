@@ -142,3 +142,8 @@ def test_the_rules_and_their_samplers_are_listed_as_the_plugins_contribution():
 def test_a_bad_rng_is_refused():
     with pytest.raises(SpecError, match="numpy.random.Generator or an int seed"):
         rule("anynetx_a").sample("seed")
+
+
+def test_numpy_integers_are_accepted_as_params():
+    params = {k: np.asarray(v) for k, v in rule("anynetx_a").sample(3).items()}
+    assert [type(s.depth) for s in rule("anynetx_a").expand({k: list(v) for k, v in params.items()})] == [int] * 4

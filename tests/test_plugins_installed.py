@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -48,8 +49,12 @@ def site_dir(tmp_path_factory) -> Path:
     (broken / "zoo_broken").mkdir(parents=True)
     (broken / "pyproject.toml").write_text(BROKEN_PYPROJECT)
     (broken / "zoo_broken" / "__init__.py").write_text(BROKEN_MODULE)
+    sources = [str(broken)]
+    for name in FIRST_PARTY:  # copies: pip builds in the source tree, and a stale build/ would leak in
+        copy = root / "src" / name
+        shutil.copytree(ROOT / "plugins" / name, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        sources.append(str(copy))
     target = root / "site"
-    sources = [str(ROOT / "plugins" / name) for name in FIRST_PARTY] + [str(broken)]
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
          "--target", str(target), *sources],

@@ -84,13 +84,13 @@ class AnyNetXSpace:
     def _per_stage(self, key: str, value: Any) -> list[int]:
         shared = (key == "b" and self.shared_b) or (key == "g" and self.shared_g)
         if shared and _is_int(value):
-            return [value] * self.num_stages
+            return [int(value)] * self.num_stages
         if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != self.num_stages:
             one = " (or one integer, shared by all stages)" if shared else ""
             raise SpecError(f"{self.name}: {key} must be a list of {self.num_stages} integers{one}, got {value!r}")
         if not all(_is_int(v) for v in value):
             raise SpecError(f"{self.name}: {key} must hold integers, got {list(value)!r}")
-        return list(value)
+        return [int(v) for v in value]
 
     def _check_range(self, key: str, values: list[int], allowed: Sequence[int], said: str) -> None:
         bad = [v for v in values if v not in allowed]
