@@ -121,3 +121,17 @@ def load(name_or_spec: str | ModelSpec | os.PathLike, pretrained: bool | str = F
     from zoo.hub_load import load_tag
 
     return load_tag(resolve_tag(name_or_spec, pretrained), entry.spec(), seed=seed, **overrides)
+
+
+def download(name: str, pretrained: bool | str = True) -> Path:
+    """Fetch the weights `load(name, pretrained)` would use into the Hub cache, without building the
+    model (for `zoo download`, and before going offline); returns the cached file."""
+    from zoo.hub import fetch_file, hub_settings, split_revision
+    from zoo.hub_load import fetch_tag
+
+    if name.startswith(HUB_PREFIX):
+        repo_id, revision = split_revision(name[len(HUB_PREFIX):])
+        settings = hub_settings()
+        fetch_file(repo_id, "config.json", revision=revision, settings=settings, required=False)
+        return fetch_file(repo_id, "model.safetensors", revision=revision, settings=settings)
+    return fetch_tag(resolve_tag(name, pretrained))

@@ -125,26 +125,40 @@ def _cached_elsewhere(repo_id: str, s: HubSettings) -> bool:
 
 
 # -- push ------------------------------------------------------------------------------------
-def push_folder(folder: str | os.PathLike, repo_id: str, *, commit_message: str, private: bool | None = None,
-                revision: str | None = None, settings: HubSettings | None = None,
-                files: Sequence[str] = ("model.safetensors", "config.json", "README.md")) -> str:
-    """Create the repo if needed and upload `files` from `folder` in one commit; returns the commit id."""
+def push_folder(folder: str | os.PathLike, repo_id: str, *, commit_message: str = "Upload anynet-zoo model",
+                private: bool | None = None, revision: str | None = None, metrics: Mapping[str, float] | None = None,
+                dataset: str | None = None, endpoint: str | None = None, token: str | None = None) -> str:
+    """Push a save_pretrained folder (model.safetensors, config.json, and a README.md model card, written
+    from config.json unless the folder has one) to `repo_id` in one commit; returns the commit id."""
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    s = settings or hub_settings()
+    from zoo.hub_card import render_model_card
+    from zoo.weights import WEIGHTS_NAME, read_header
+    from zoo.weights_config import CONFIG_NAME, read_config
+
+    s = hub_settings(endpoint, token=token)
     if s.offline:
         raise HubError(f"cannot push to {repo_id!r}: offline mode is on (HF_HUB_OFFLINE); unset it to push")
     folder = Path(folder)
-    missing = [f for f in files if not (folder / f).is_file()]
+    missing = [f for f in (WEIGHTS_NAME, CONFIG_NAME) if not (folder / f).is_file()]
     if missing:
-        raise HubError(f"cannot push {folder}: it lacks {missing}; write it with zoo.save_pretrained first")
+        raise HubError(f"cannot push {folder}: it lacks {missing}; write it with zoo.save_pretrained(model, dir)")
+    read_config(folder)  # refuse to publish a folder the zoo could not load back
+    read_header(folder / WEIGHTS_NAME)
+    card = folder / "README.md"
+    card_bytes = card.read_bytes() if card.is_file() else \
+        render_model_card(folder, repo_id=repo_id, metrics=metrics, dataset=dataset).encode()
+    ops = [
+        CommitOperationAdd(path_in_repo=WEIGHTS_NAME, path_or_fileobj=str(folder / WEIGHTS_NAME)),
+        CommitOperationAdd(path_in_repo=CONFIG_NAME, path_or_fileobj=str(folder / CONFIG_NAME)),
+        CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card_bytes),
+    ]
     api = HfApi(endpoint=s.endpoint, token=s.token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
         if revision and revision != "main":
             api.create_branch(repo_id, branch=revision, exist_ok=True)
-        ops = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(folder / f)) for f in files]
         info = api.create_commit(repo_id, ops, commit_message=commit_message, revision=revision)
     except HfHubHTTPError as err:
         raise HubError(f"pushing to Hub repo {repo_id!r} at {s.endpoint} failed: {str(err).splitlines()[0]}. "
@@ -158,12 +172,13 @@ def push_to_hub(model: Any, repo_id: str, *, commit_message: str = "Upload anyne
                 revision: str | None = None, metrics: Mapping[str, float] | None = None, dataset: str | None = None,
                 preprocessing: Any = None, labels: Sequence[str] | None = None, architecture: str | None = None,
                 endpoint: str | None = None, token: str | None = None) -> str:
-    """Push model.safetensors, config.json and a README.md model card in one commit; returns the commit id."""
-    from zoo.hub_card import write_model_card
+    """Push model.safetensors, config.json and a README.md model card in one commit; returns the commit id.
+
+    Either all three files land or none: they travel in a single Hub commit.
+    """
     from zoo.weights_local import save_pretrained
 
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
         save_pretrained(model, tmp, preprocessing=preprocessing, labels=labels, architecture=architecture)
-        write_model_card(tmp, repo_id=repo_id, metrics=metrics, dataset=dataset)
         return push_folder(tmp, repo_id, commit_message=commit_message, private=private, revision=revision,
-                           settings=hub_settings(endpoint, token=token))
+                           metrics=metrics, dataset=dataset, endpoint=endpoint, token=token)
