@@ -3,7 +3,8 @@
 Everything public is imported here; other modules may change.
 """
 
-from zoo.api import create, load
+from zoo.api import create, download, load
+from zoo.hub import push_to_hub
 from zoo.complexity import complexity
 from zoo.components import Block, DesignRule, Head, Stem
 from zoo.cost import Cost
@@ -15,12 +16,13 @@ from zoo.plugins import get_component, register_plugin, unregister_plugin
 from zoo.registry import get_spec, list_models
 from zoo.spec import ModelSpec, StageSpec
 from zoo.summary import layer_summary
+from zoo.weights_local import save_pretrained
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AnyNet", "Block", "ClassifierHead", "Cost", "DesignRule", "Head", "ModelSpec", "ResNeXtBlock",
     "SimpleStem", "StageSpec", "Stem", "batch_norm", "classifier_cost", "complexity", "conv", "create", "get_component", "get_spec",
-    "global_avg_pool", "hookimpl", "layer_summary", "list_models", "load", "register_plugin",
+    "global_avg_pool", "hookimpl", "layer_summary", "list_models", "load", "download", "push_to_hub", "save_pretrained", "register_plugin",
     "resnext_cost", "simple_stem_cost", "unregister_plugin",
 ]
