@@ -20,7 +20,7 @@ from typing import Any
 import pluggy
 
 from zoo import hookspecs
-from zoo.components import Block, Component, DesignRule, Head, Stem
+from zoo.components import Block, DesignRule, Head, Stem
 from zoo.errors import (
     ComponentContractError,
     PluginConflictError,
@@ -196,7 +196,9 @@ class ZooPluginManager:
                 result = impl.function()
             except Exception as err:
                 if impl.plugin_name == strict:
-                    raise PluginError(f"plugin {impl.plugin_name!r}: hook {hook_name} raised {type(err).__name__}: {err}") from err
+                    raise PluginError(
+                        f"plugin {impl.plugin_name!r}: hook {hook_name} raised {type(err).__name__}: {err}"
+                    ) from err
                 self._drop(impl.plugin_name, f"hook {hook_name} raised {type(err).__name__}: {err}")
                 continue
             if result is not None:

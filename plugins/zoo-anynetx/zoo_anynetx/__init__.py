@@ -16,4 +16,6 @@ __all__ = ["SPACES", "AnyNetXSpace"]
 
 @zoo.hookimpl
 def zoo_add_design_rules():
-    return [zoo.DesignRule(space.name, space.expand, space.description, sample=space.sample) for space in SPACES.values()]
+    return [
+        zoo.DesignRule(space.name, space.expand, space.description, sample=space.sample) for space in SPACES.values()
+    ]

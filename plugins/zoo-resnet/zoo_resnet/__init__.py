@@ -30,7 +30,7 @@ def zoo_add_blocks():
         zoo.Block("resnet_basic", BasicBlock, basic_block_cost, "ResNet basic block: two 3x3 convs (ResNet-18/34)"),
         # torchvision's (v1.5) bottleneck is exactly the zoo's ResNeXt block with one group:
         # 1x1 -> 3x3 carrying the stride -> 1x1, projected skip. Reused, not copied.
-        zoo.Block("resnet_bottleneck", zoo.ResNeXtBlock, zoo.resnext_cost, "ResNet bottleneck block (ResNet-50, ResNeXt)"),
+        zoo.Block("resnet_bottleneck", zoo.ResNeXtBlock, zoo.resnext_cost, "ResNet bottleneck block (ResNet-50, X-50)"),
     ]
 
 

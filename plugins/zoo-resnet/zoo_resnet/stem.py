@@ -15,7 +15,8 @@ class ResNetStem(nnx.Module):
     """conv 7x7/2 (padding 3) -> BN -> ReLU -> max-pool 3x3/2 (padding 1), as torchvision and pycls."""
 
     def __init__(self, in_channels: int, out_channels: int, options: Mapping[str, Any], *, rngs: nnx.Rngs):
-        self.conv = zoo.conv(in_channels, out_channels, 7, stride=2, bias=bool(options.get("conv_bias", False)), rngs=rngs)
+        bias = bool(options.get("conv_bias", False))
+        self.conv = zoo.conv(in_channels, out_channels, 7, stride=2, bias=bias, rngs=rngs)
         self.bn = zoo.batch_norm(out_channels, options, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
