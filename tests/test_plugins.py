@@ -297,18 +297,29 @@ def bad_cost(cost, in_channels):
     return cost
 
 
-@pytest.mark.parametrize(
-    ("records", "message"),
-    [
-        (lambda: [zoo.Block("tiny", bad_build, tiny_cost)], r"block 'tiny' from plugin 'bad': build must accept \(in_channels, out_channels, stride"),
-        (lambda: [zoo.Block("tiny", TinyBlock, bad_cost)], r"block 'tiny' from plugin 'bad': complexity must accept \(cost, in_channels"),
-        (lambda: [zoo.Block("tiny", "TinyBlock", tiny_cost)], "block 'tiny' from plugin 'bad': build must be callable, got str"),
-        (lambda: [zoo.Block("", TinyBlock, tiny_cost)], "name must be a non-empty string"),
-        (lambda: [zoo.Stem("tiny", TinyBlock, tiny_cost)], "plugin 'bad': zoo_add_blocks must return zoo.Block records, got Stem"),
-        (lambda: 42, "plugin 'bad': zoo_add_blocks must return an iterable of zoo.Block records, got int"),
-    ],
-    ids=["build-signature", "complexity-signature", "build-not-callable", "empty-name", "wrong-record", "not-iterable"],
-)
+BROKEN_BLOCKS = {
+    "build-signature": (
+        lambda: [zoo.Block("tiny", bad_build, tiny_cost)],
+        r"block 'tiny' from plugin 'bad': build must accept \(in_channels, out_channels, stride",
+    ),
+    "complexity-signature": (
+        lambda: [zoo.Block("tiny", TinyBlock, bad_cost)],
+        r"block 'tiny' from plugin 'bad': complexity must accept \(cost, in_channels",
+    ),
+    "build-not-callable": (
+        lambda: [zoo.Block("tiny", "TinyBlock", tiny_cost)],
+        "block 'tiny' from plugin 'bad': build must be callable, got str",
+    ),
+    "empty-name": (lambda: [zoo.Block("", TinyBlock, tiny_cost)], "name must be a non-empty string"),
+    "wrong-record": (
+        lambda: [zoo.Stem("tiny", TinyBlock, tiny_cost)],
+        "plugin 'bad': zoo_add_blocks must return zoo.Block records, got Stem",
+    ),
+    "not-iterable": (lambda: 42, "plugin 'bad': zoo_add_blocks must return an iterable of zoo.Block records, got int"),
+}
+
+
+@pytest.mark.parametrize(("records", "message"), BROKEN_BLOCKS.values(), ids=BROKEN_BLOCKS.keys())
 def test_a_block_that_breaks_its_contract_is_refused_naming_the_plugin(env, records, message):
     class Bad:
         @zoo.hookimpl
