@@ -155,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     from zoo.hub_cli import add_hub_commands
 
     add_hub_commands(sub)
+
+    from zoo.train.cli import add_train_commands
+
+    add_train_commands(sub)
     return parser
 
 

@@ -16,6 +16,8 @@ class TrainConfig:
     """Hyperparameters of one run. Defaults are the short `digits` recipe of the README."""
 
     dataset: str = "digits"
+    train_split: str = "train"
+    test_split: str = "test"
     epochs: int = 10
     batch_size: int = 32
     lr: float = 0.05
@@ -67,8 +69,8 @@ class TrainConfig:
             raise bad(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
         if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
             raise bad(f"clip_grad_norm={self.clip_grad_norm} must be positive (or None for no clipping)")
-        if not 0 <= self.warmup_epochs < self.epochs:
-            raise bad(f"warmup_epochs={self.warmup_epochs} must be in [0, epochs={self.epochs})")
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            raise bad(f"warmup_epochs={self.warmup_epochs} must be in [0, epochs={self.epochs}]")
         if self.checkpoint_every < 0:
             raise bad(f"checkpoint_every={self.checkpoint_every} must be >= 0 steps (0: at each epoch's end)")
         if self.schedule == "step" and any(not 0 < e < self.epochs for e in self.step_epochs):

@@ -53,3 +53,19 @@ def evaluate(model, dataset: str = "digits", split: str = "test", *, batch_size:
     _, eval_def, params, rest = split_model(model)
     params, rest = replicate(mesh, params), replicate(mesh, rest)
     return run_eval(jit_eval_step(eval_def, mesh), params, rest, data, pipeline, batch_size, mesh)
+
+
+def saved_normalization(model_dir) -> Normalization | None:
+    """The mean/std a folder's config.json records for its inputs, when it records them."""
+    from pathlib import Path
+
+    path = Path(str(model_dir)) / "config.json"
+    if not path.is_file():
+        return None
+    import json
+
+    try:
+        pre = json.loads(path.read_text(encoding="utf-8")).get("preprocessing") or {}
+        return Normalization(tuple(float(m) for m in pre["mean"]), tuple(float(s) for s in pre["std"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None

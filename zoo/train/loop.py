@@ -127,8 +127,8 @@ def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike 
     mesh = data_mesh()
     check_batch_size(config.batch_size, mesh)
     main_process = jax.process_index() == 0
-    train_data = open_split(config.dataset, "train", data_dir=config.data_dir)
-    test_data = open_split(config.dataset, "test", data_dir=config.data_dir)
+    train_data = open_split(config.dataset, config.train_split, data_dir=config.data_dir)
+    test_data = open_split(config.dataset, config.test_split, data_dir=config.data_dir)
     classes = num_classes or train_data.num_classes
     if classes < train_data.num_classes:
         raise TrainConfigError(f"--num-classes {classes} is smaller than the {train_data.num_classes} classes of "
