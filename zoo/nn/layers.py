@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from zoo.nn.conv_lowering import conv_general_dilated
+
 # He (Kaiming) normal over fan-out, as pycls and torchvision initialise convolutions.
 conv_init = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
 
@@ -31,7 +33,10 @@ def conv(
     bias: bool = False,
     rngs: nnx.Rngs,
 ) -> nnx.Conv:
-    """A k x k convolution padded by k // 2 on each side, as PyTorch/pycls pad."""
+    """A k x k convolution padded by k // 2 on each side, as PyTorch/pycls pad.
+
+    Convolutions go through zoo.nn.conv_lowering (fast CPU lowerings).
+    """
     pad = kernel_size // 2
     return nnx.Conv(
         in_channels,
@@ -42,6 +47,7 @@ def conv(
         feature_group_count=groups,
         use_bias=bias,
         kernel_init=conv_init,
+        conv_general_dilated=conv_general_dilated,
         rngs=rngs,
     )
 

@@ -1,0 +1,281 @@
+"""CPU performance of the zoo against its baselines, measured side by side in one run.
+
+    python bench/perf.py [--repeats 5] [--skip-train] [--skip-timm]
+
+1. RegNetX32 train step (batch 128, 96x96x1): the faithful linen transcription of the seed
+   (bench/seed_baseline.py, XLA's grouped conv) vs the zoo (fast lowering) vs the zoo with
+   ZOO_CONV_LOWERING=xla.
+2. RegNetX-3.2GF forward (batch 8, 224x224x3, eval): the zoo vs timm in PyTorch eager
+   (when torch and timm are installed) vs the zoo with the xla lowering.
+3. The machine's ceiling in this JAX: a large matmul and a large dense convolution.
+4. Train-step compile time of regnetx_032 and regnety_320.
+
+timm imports torchvision at import time (for a frozen-BN class and transform enums), and
+PyPI's torchvision does not load beside the CPU torch wheel used here; rather than a
+multi-GB download, this script installs an import-time stand-in for `torchvision` (a module
+whose attributes are empty classes) before importing timm. timm's RegNet forward never
+touches it.
+
+Variants are timed in interleaved rounds (A, B, C, A, B, C, ...) so that noise on a shared
+machine hits all of them alike; medians over rounds, spread as min..max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.abc
+import importlib.machinery
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+sys.path.insert(0, str(Path(__file__).parent))
+import zoo  # noqa: E402
+from seed_baseline import BookRegNetX32  # noqa: E402
+from zoo.nn.conv_lowering import conv_lowering  # noqa: E402
+
+
+# -- timers ------------------------------------------------------------------------------
+def interleaved(fns: dict, repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of each fn, timed round-robin after one warm-up call each."""
+    for fn in fns.values():
+        fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median(ts):
+    return statistics.median(ts)
+
+
+# -- train steps -------------------------------------------------------------------------
+def batch(n, size, channels, classes=10, seed=0):
+    kx, ky = jax.random.split(jax.random.key(seed))
+    return jax.random.normal(kx, (n, size, size, channels)), jax.random.randint(ky, (n,), 0, classes)
+
+
+def book_train_step(x, y):
+    model = BookRegNetX32(training=True)
+    variables = model.init(jax.random.key(0), x[:1])
+    tx = optax.sgd(0.05, momentum=0.9)
+    state = [variables["params"], variables["batch_stats"], tx.init(variables["params"])]
+
+    @jax.jit
+    def step(params, stats, opt, x, y):
+        def loss_fn(params):
+            logits, updates = model.apply({"params": params, "batch_stats": stats}, x, mutable=["batch_stats"])
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), updates["batch_stats"]
+
+        (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt = tx.update(grads, opt, params)
+        return optax.apply_updates(params, updates), stats, opt, loss
+
+    def run():
+        *state[:3], loss = step(*state, x, y)
+        loss.block_until_ready()
+
+    return run, step
+
+
+def zoo_train_step(name, x, y, lowering):
+    model = zoo.create(name)
+    model.train()
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    tx = optax.sgd(0.05, momentum=0.9)
+    state = [params, rest, tx.init(params)]
+
+    def step(params, rest, opt, x, y):
+        net = nnx.merge(graphdef, params, rest)
+
+        def loss_fn(net):
+            return optax.softmax_cross_entropy_with_integer_labels(net(x), y).mean()
+
+        loss, grads = nnx.value_and_grad(loss_fn)(net)
+        updates, opt = tx.update(grads, opt, params)
+        return optax.apply_updates(params, updates), nnx.state(net, nnx.Not(nnx.Param)), opt, loss
+
+    with conv_lowering(lowering):
+        jitted = jax.jit(step).lower(*state, x, y).compile()
+
+    def run():
+        *state[:3], loss = jitted(*state, x, y)
+        loss.block_until_ready()
+
+    return run, jax.jit(step), state
+
+
+def zoo_forward(name, x, lowering):
+    model = zoo.create(name)
+    model.eval()
+    graphdef, state = nnx.split(model)
+    with conv_lowering(lowering):
+        fn = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x)).lower(state, x).compile()
+    return lambda: fn(state, x).block_until_ready()
+
+
+# -- timm --------------------------------------------------------------------------------
+class _AnyAttr(type):
+    def __getattr__(cls, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return f"{cls.__name__}.{name}"
+
+
+class _StandIn(types.ModuleType):
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _AnyAttr(name, (), {"__init__": lambda self, *a, **k: None})
+
+
+class _TorchvisionStandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, fullname, path, target=None):
+        if fullname == "torchvision" or fullname.startswith("torchvision."):
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        module = _StandIn(spec.name)
+        module.__path__ = []
+        return module
+
+    def exec_module(self, module):
+        pass
+
+
+def timm_forward(name, n, size):
+    try:
+        import torch
+    except ImportError:
+        return None
+    try:
+        import torchvision  # noqa: F401
+    except Exception:
+        sys.modules.pop("torchvision", None)
+        sys.meta_path.insert(0, _TorchvisionStandIn())
+    try:
+        import timm
+    except Exception as err:
+        print(f"timm unavailable: {err}")
+        return None
+    model = timm.create_model(name, pretrained=False).eval()
+    x = torch.randn(n, 3, size, size)
+
+    def run():
+        with torch.no_grad():
+            model(x)
+
+    return run
+
+
+# -- ceiling -----------------------------------------------------------------------------
+def ceiling(repeats):
+    a = jax.random.normal(jax.random.key(0), (2048, 2048))
+    mm = jax.jit(lambda a: a @ a)
+    x = jax.random.normal(jax.random.key(1), (8, 56, 56, 256))
+    w = jax.random.normal(jax.random.key(2), (3, 3, 256, 256))
+    cv = jax.jit(lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
+                                                           dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    t = interleaved({"matmul": lambda: mm(a).block_until_ready(), "conv": lambda: cv(x, w).block_until_ready()},
+                    repeats)
+    return {"matmul": 2 * 2048**3 / median(t["matmul"]) / 1e9,
+            "conv": 2 * 8 * 56 * 56 * 9 * 256 * 256 / median(t["conv"]) / 1e9}
+
+
+def compile_seconds(name, n, lowering="fast"):
+    x, y = batch(n, 224, 3, 1000)
+    model = zoo.create(name)
+    model.train()
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    tx = optax.sgd(0.1, momentum=0.9)
+
+    def step(params, rest, opt, x, y):
+        net = nnx.merge(graphdef, params, rest)
+
+        def loss_fn(net):
+            return optax.softmax_cross_entropy_with_integer_labels(net(x), y).mean()
+
+        grads = nnx.grad(loss_fn)(net)
+        updates, opt = tx.update(grads, opt, params)
+        return optax.apply_updates(params, updates), opt
+
+    start = time.perf_counter()
+    with conv_lowering(lowering):
+        jax.jit(step).lower(params, rest, tx.init(params), x, y).compile()
+    return time.perf_counter() - start
+
+
+def spread(ts, n):
+    rates = [n / t for t in ts]
+    return f"{min(rates):.1f}..{max(rates):.1f}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description="anynet-zoo CPU performance, side by side")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--skip-timm", action="store_true")
+    parser.add_argument("--skip-compile", action="store_true")
+    args = parser.parse_args()
+    print(f"jax {jax.__version__}, {jax.devices()[0].device_kind}, {jax.device_count()} device(s)")
+    rows = []
+    ceil = ceiling(args.repeats)
+    print(f"ceiling: matmul 2048^3 {ceil['matmul']:.1f} GFLOP/s, dense 3x3 conv {ceil['conv']:.1f} GFLOP/s")
+    peak = max(ceil.values())
+
+    if not args.skip_train:
+        n = 128
+        x, y = batch(n, 96, 1)
+        fwd_macs = zoo.complexity("regnetx32", 96)["flops"]
+        book, _ = book_train_step(x, y)
+        ours, _, _ = zoo_train_step("regnetx32", x, y, "fast")
+        ours_xla, _, _ = zoo_train_step("regnetx32", x, y, "xla")
+        t = interleaved({"book": book, "fast": ours, "xla": ours_xla}, args.repeats)
+        for name in t:
+            print(f"  regnetx32 train step [{name}]: {median(t[name]):.3f} s/step, img/s {spread(t[name], n)}")
+        gflops = 3 * 2 * fwd_macs * n / median(t["fast"]) / 1e9
+        rows.append(("regnetx32 train b128 96x96x1", n / median(t["book"]), n / median(t["fast"]),
+                     n / median(t["xla"]), gflops, gflops / peak, None))
+
+    n = 8
+    x, _ = batch(n, 224, 3)
+    fwd_macs = zoo.complexity("regnetx_032", 224)["flops"]
+    fns = {"fast": zoo_forward("regnetx_032", x, "fast"), "xla": zoo_forward("regnetx_032", x, "xla")}
+    torch_run = None if args.skip_timm else timm_forward("regnetx_032", n, 224)
+    if torch_run is not None:
+        fns["timm"] = torch_run
+    t = interleaved(fns, args.repeats)
+    for name in t:
+        print(f"  regnetx_032 forward [{name}]: {median(t[name]):.3f} s, img/s {spread(t[name], n)}")
+    gflops = 2 * fwd_macs * n / median(t["fast"]) / 1e9
+    rows.append(("regnetx_032 fwd b8 224x224x3", n / median(t["xla"]), n / median(t["fast"]),
+                 n / median(t["xla"]), gflops, gflops / peak, n / median(t["timm"]) if "timm" in t else None))
+
+    if not args.skip_compile:
+        for name in ("regnetx_032", "regnety_320"):
+            print(f"  train-step compile, {name} (batch 2, 224): {compile_seconds(name, 2):.1f} s")
+
+    print()
+    print("baseline = seed transcription (train) or the zoo on XLA's grouped conv (forward)")
+    head = f"{'case':<30} {'baseline':>9} {'ours':>8} {'ratio':>6} {'ours/xla':>8} {'GFLOP/s':>8} {'of ceil':>7} {'timm':>7} {'ours/timm':>9}"
+    print(head)
+    for case, base, ours, xla, gf, frac, timm_rate in rows:
+        timm_cols = f"{timm_rate:>7.1f} {ours / timm_rate:>9.2f}" if timm_rate else f"{'-':>7} {'-':>9}"
+        print(f"{case:<30} {base:>9.1f} {ours:>8.1f} {ours / base:>6.2f} {ours / xla:>8.2f} {gf:>8.1f} "
+              f"{frac:>7.0%} {timm_cols}")
+
+
+if __name__ == "__main__":
+    main()
