@@ -32,6 +32,7 @@ class TrainConfig:
     clip_grad_norm: float | None = None
     image_size: int | None = 32
     augment: bool = True
+    precise_bn_images: int = 2048
     seed: int = 0
     checkpoint_every: int = 0
     keep_checkpoints: int = 2
@@ -71,6 +72,8 @@ class TrainConfig:
             raise bad(f"clip_grad_norm={self.clip_grad_norm} must be positive (or None for no clipping)")
         if not 0 <= self.warmup_epochs <= self.epochs:
             raise bad(f"warmup_epochs={self.warmup_epochs} must be in [0, epochs={self.epochs}]")
+        if self.precise_bn_images < 0:
+            raise bad(f"precise_bn_images={self.precise_bn_images} must be >= 0 (0 keeps the running averages)")
         if self.checkpoint_every < 0:
             raise bad(f"checkpoint_every={self.checkpoint_every} must be >= 0 steps (0: at each epoch's end)")
         if self.schedule == "step" and any(not 0 < e < self.epochs for e in self.step_epochs):

@@ -27,6 +27,7 @@ from zoo.train.checkpoint import Checkpoints
 from zoo.train.config import TrainConfig
 from zoo.train.evaluate import eval_batch_size, jit_eval_step, run_eval
 from zoo.train.optim import make_optimizer
+from zoo.train.precise_bn import averaged_rest, make_batch_stats_fn, stats_graph
 from zoo.train.report import plot_curves, write_metrics
 from zoo.train.sharding import batch_sharded, check_batch_size, data_mesh, place_batch, replicate, replicated
 from zoo.train.steps import TrainState, all_finite, make_train_step, split_model
@@ -133,6 +134,7 @@ def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike 
     if classes < train_data.num_classes:
         raise TrainConfigError(f"--num-classes {classes} is smaller than the {train_data.num_classes} classes of "
                                f"{config.dataset!r}; leave it out to use the dataset's count")
+    label = model if isinstance(model, str) else "model"
     model = build_model(model, num_classes=classes, image_size=config.image_size, pretrained=pretrained,
                         seed=config.seed)
     spec = model.spec
@@ -152,6 +154,22 @@ def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike 
                          in_shardings=(rep, bat, bat), out_shardings=(rep, rep), donate_argnums=0)
     eval_step = jit_eval_step(eval_def, mesh)
     finite = jax.jit(all_finite, out_shardings=rep)
+    batch_stats = jax.jit(make_batch_stats_fn(stats_graph(train_def, params, rest)),
+                          in_shardings=(rep, rep, bat), out_shardings=rep)
+    average = jax.jit(lambda p, r, stats: averaged_rest(eval_def, p, r, stats), out_shardings=rep)
+
+    def precise_bn(state: TrainState, epoch_no: int) -> TrainState:
+        if not config.precise_bn_images:
+            return state
+        count = max(1, min(per_epoch, -(-config.precise_bn_images // config.batch_size)))
+        stats = []
+        for batch in iterate_batches(train_data, train_pipe, config.batch_size, train=True, seed=config.seed + 1,
+                                     epoch=epoch_no, process_index=jax.process_index(),
+                                     process_count=jax.process_count()):
+            stats.append(batch_stats(state.params, state.rest, place_batch(mesh, batch.images)[0]))
+            if len(stats) == count:
+                break
+        return state.replace(rest=average(state.params, state.rest, stats))
     eval_size = eval_batch_size(config.eval_batch_size or max(config.batch_size, 256), mesh.size)
 
     out = Path(out_dir) if out_dir is not None else None
@@ -219,6 +237,7 @@ def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike 
             if bar is not None:
                 bar.close()
             start = 0
+            state = precise_bn(state, epoch)
             val = run_eval(eval_step, state.params, state.rest, test_data, eval_pipe, eval_size, mesh)
             row = {"epoch": epoch + 1, "step": (epoch + 1) * per_epoch, "lr": float(tx_lr(config, per_epoch, epoch)),
                    "train_loss": meter.loss, "train_acc": meter.acc, "val_loss": val["loss"], "val_acc": val["top1"],
@@ -232,7 +251,7 @@ def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike 
             save((epoch + 1) * per_epoch, epoch + 1, 0, None)
             if out is not None and main_process:
                 write_metrics(out / "metrics.jsonl", history)
-                plot_curves(out / "curves.png", history, title=f"{config.dataset}")
+                plot_curves(out / "curves.png", history, title=f"{label} on {config.dataset}")
     finally:
         if checkpoints is not None:
             checkpoints.close()
