@@ -220,3 +220,22 @@ def test_fuzz_corpus_covers_valid_files(tmp_path):
     loaded, _ = read_arrays(tmp_path / "ok.safetensors")
     np.testing.assert_array_equal(loaded["a"], arrays["a"])
     assert os.path.getsize(tmp_path / "ok.safetensors") > 24
+
+
+def test_zero_copy_reads_match_safetensors_for_every_dtype(tmp_path):
+    from safetensors.numpy import load_file
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "f64": rng.standard_normal((2, 3)), "f32": rng.standard_normal(5).astype(np.float32),
+        "f16": rng.standard_normal((1, 2, 2)).astype(np.float16), "i64": np.arange(4, dtype=np.int64),
+        "i8": np.array([-3, 7], np.int8), "u8": np.array([0, 255], np.uint8), "b": np.array([True, False]),
+        "empty": np.zeros((0, 3), np.float32), "scalar": np.array(2.5, np.float32),
+    }
+    save_file(arrays, str(tmp_path / "all.safetensors"))
+    ours, _ = read_arrays(tmp_path / "all.safetensors")
+    theirs = load_file(str(tmp_path / "all.safetensors"))
+    for key in arrays:
+        assert ours[key].dtype == theirs[key].dtype and ours[key].shape == theirs[key].shape
+        np.testing.assert_array_equal(ours[key], theirs[key])
+        assert not ours[key].flags.writeable  # views of the read-only mapping, not copies
