@@ -234,3 +234,19 @@ def test_tag_fields_are_checked(hub):
     with pytest.raises(RegistryError, match="sha256"):
         parse_tags("m", {"t": {"hub_id": "a/b", "sha256": "abc"}}, "reg.toml")
     assert replace(_tag(), hub_id="{namespace}/x").repo_id == "zoo-test/x"
+
+
+def test_the_stand_in_speaks_the_protocol_the_real_client_reads(hub):
+    """Revision info, tree listing and file metadata, through huggingface_hub's own API calls."""
+    from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url
+
+    commit = zoo.push_to_hub(model(), "org/proto", commit_message="w")
+    api = HfApi(endpoint=hub.url)
+    info = api.model_info("org/proto", revision=commit)
+    assert info.sha == commit and {s.rfilename for s in info.siblings} >= {"model.safetensors", "config.json", "README.md"}
+    tree = {f.path: f for f in api.list_repo_tree("org/proto", revision="main")}
+    weights = hub.state.repos["org/proto"].commits[commit]["model.safetensors"]
+    assert tree["model.safetensors"].size == len(weights)
+    assert tree["model.safetensors"].lfs.sha256 == hashlib.sha256(weights).hexdigest()
+    meta = get_hf_file_metadata(hf_hub_url("org/proto", "model.safetensors", revision="main", endpoint=hub.url))
+    assert meta.commit_hash == commit and meta.etag == hashlib.sha256(weights).hexdigest() and meta.size == len(weights)
