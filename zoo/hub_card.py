@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 import yaml
 
-from zoo.weights import atomic_write_text
 from zoo.weights_config import read_config
 
 
-def card_metadata(repo_id: str, *, metrics: Mapping[str, float] | None, dataset: str | None,
-                  license: str = "apache-2.0") -> dict:
+def card_metadata(*, metrics: Mapping[str, float] | None, dataset: str | None, license: str = "apache-2.0") -> dict:
     meta = {
         "library_name": "anynet-zoo",
         "license": license,
@@ -35,7 +32,7 @@ def render_model_card(folder: str | os.PathLike, *, repo_id: str, metrics: Mappi
     config = read_config(folder)
     spec, pre = config.spec, config.preprocessing
     cost = spec_complexity(spec)
-    front = yaml.safe_dump(card_metadata(repo_id, metrics=metrics, dataset=dataset), sort_keys=False).strip()
+    front = yaml.safe_dump(card_metadata(metrics=metrics, dataset=dataset), sort_keys=False).strip()
     lines = [
         "---", front, "---", "",
         f"# {repo_id.split('/')[-1]}", "",
@@ -62,9 +59,3 @@ def render_model_card(folder: str | os.PathLike, *, repo_id: str, metrics: Mappi
         lines += [f"| {k} | {v:.6g} |" for k, v in sorted(metrics.items())]
         lines.append("")
     return "\n".join(lines)
-
-
-def write_model_card(folder: str | os.PathLike, **kwargs) -> Path:
-    path = Path(folder) / "README.md"
-    atomic_write_text(path, render_model_card(folder, **kwargs))
-    return path
