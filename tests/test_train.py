@@ -207,8 +207,9 @@ def test_fine_tuning_from_a_saved_folder_makes_a_new_head(data_dir, tmp_path):
 
     five = zoo.create(TINY.replace(num_classes=5), seed=7)
     save_pretrained(five, tmp_path / "five")
-    result = fit(str(tmp_path / "five"), quick(data_dir, epochs=1, lr=1e-9, schedule="constant",
-                                               warmup_epochs=0, weight_decay=0.0), progress=False)
+    with pytest.warns(UserWarning, match="head .*freshly initialised"):
+        result = fit(str(tmp_path / "five"), quick(data_dir, epochs=1, lr=1e-9, schedule="constant",
+                                                   warmup_epochs=0, weight_decay=0.0), progress=False)
     assert result.model.spec.num_classes == 10
     stem_before = np.asarray(five.stem.conv.kernel[...])
     assert np.allclose(np.asarray(result.model.stem.conv.kernel[...]), stem_before, atol=1e-6)

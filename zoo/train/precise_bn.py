@@ -15,7 +15,7 @@ from flax import nnx
 def stats_graph(train_def, params, rest):
     """A train-mode graph whose BatchNorm layers store the last batch's statistics (momentum 0)."""
     model = nnx.merge(train_def, params, rest)
-    for _, module in model.iter_modules():
+    for _, module in nnx.iter_modules(model):
         if isinstance(module, nnx.BatchNorm):
             module.momentum = 0.0
     model.train()
