@@ -25,7 +25,6 @@ import zoo
 from zoo.convert import converted_path, file_sha256, layout_from_keys
 from zoo.convert.transformers import spec_from_transformers_config
 from zoo.errors import WeightsFormatError
-from zoo.hub import hub_settings
 
 
 
@@ -160,10 +159,3 @@ def test_unknown_tensors_in_a_foreign_file_are_an_error(tmp_path, monkeypatch):
     with pytest.raises(WeightsFormatError, match="s1.b1.extra.weight"):
         zoo.load(spec, pretrained=str(tmp_path / "odd.safetensors"))
 
-
-def test_hub_settings_follow_the_environment_at_call_time(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    s = hub_settings()
-    assert (s.endpoint, s.cache_dir, s.offline) == ("http://127.0.0.1:9", str(tmp_path), True)

@@ -15,6 +15,7 @@ from hubserver import hub  # noqa: F401  (fixture)
 import zoo
 from zoo.cli import main
 from zoo.errors import ChecksumMismatchError, HubError, OfflineCacheError, WeightsFormatError, WeightsMismatchError
+from zoo.hub import hub_settings
 from zoo.hub_load import load_tag
 from zoo.hub_tags import PretrainedTag
 from zoo.weights import state_arrays
@@ -250,3 +251,11 @@ def test_the_stand_in_speaks_the_protocol_the_real_client_reads(hub):
     assert tree["model.safetensors"].lfs.sha256 == hashlib.sha256(weights).hexdigest()
     meta = get_hf_file_metadata(hf_hub_url("org/proto", "model.safetensors", revision="main", endpoint=hub.url))
     assert meta.commit_hash == commit and meta.etag == hashlib.sha256(weights).hexdigest() and meta.size == len(weights)
+
+
+def test_hub_settings_follow_the_environment_at_call_time(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    s = hub_settings()
+    assert (s.endpoint, s.cache_dir, s.offline) == ("http://127.0.0.1:9", str(tmp_path), True)
