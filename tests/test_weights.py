@@ -239,3 +239,17 @@ def test_zero_copy_reads_match_safetensors_for_every_dtype(tmp_path):
         assert ours[key].dtype == theirs[key].dtype and ours[key].shape == theirs[key].shape
         np.testing.assert_array_equal(ours[key], theirs[key])
         assert not ours[key].flags.writeable  # views of the read-only mapping, not copies
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.dictionaries(st.sampled_from(["library_name", "format_version", "spec", "preprocessing", "labels"]),
+                            json_values, max_size=5))
+def test_malformed_config_json_raises_a_format_error(data):
+    from zoo.weights_config import config_from_dict
+
+    data = {"library_name": "anynet-zoo", "format_version": 1, "spec": TINY.to_dict(), **data}
+    try:
+        config = config_from_dict(data, "config.json")
+    except WeightsFormatError:
+        return
+    assert isinstance(config.spec, zoo.ModelSpec)
