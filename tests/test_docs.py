@@ -15,7 +15,8 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def blocks(path: Path, language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", path.read_text(), re.S)
+    found = re.findall(rf"```{language}\n(.*?)```", path.read_text(), re.S)
+    return [b.replace("\\\n", " ") for b in found] if language == "bash" else found
 
 
 PYTHON = [(p.name, i, code) for p in DOCS for i, code in enumerate(blocks(p, "python"))]
