@@ -159,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     from zoo.train.cli import add_train_commands
 
     add_train_commands(sub)
+
+    from zoo.sweep.cli import add_sweep_commands
+
+    add_sweep_commands(sub)
     return parser
 
 

@@ -106,6 +106,14 @@ class NonFiniteLossError(ZooError, FloatingPointError):
     """The training loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+class SamplingError(ZooError, ValueError):
+    """A design space cannot be sampled as asked (no sampler, bad or unreachable complexity band)."""
+
+
+class SweepError(ZooError):
+    """A sweep directory or its results table is inconsistent with the command run on it."""
+
+
 def closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
     """The candidates nearest to `name`, for 'did you mean' hints."""
     pool = list(candidates)

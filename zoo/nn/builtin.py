@@ -15,6 +15,7 @@ from flax import nnx
 from zoo.components import Block, DesignRule, Head, Stem
 from zoo.cost import Cost
 from zoo.design import expand_anynet, expand_regnet
+from zoo.design.sampling import sample_regnet
 from zoo.hookspecs import hookimpl
 from zoo.nn.layers import batch_norm, conv, global_avg_pool
 from zoo.spec import bottleneck_width
@@ -145,5 +146,6 @@ def zoo_add_heads():
 def zoo_add_design_rules():
     return [
         DesignRule("anynet", expand_anynet, "explicit stages: [depth, width, group_width, bot_mul]"),
-        DesignRule("regnet", expand_regnet, "quantized linear widths (w0, wa, wm, depth, group_w, bot_mul, q)"),
+        DesignRule("regnet", expand_regnet, "quantized linear widths (w0, wa, wm, depth, group_w, bot_mul, q)",
+                   sample=sample_regnet),
     ]

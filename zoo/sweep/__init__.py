@@ -1,0 +1,1 @@
+"""Design-space exploration: sample a space into a complexity band, train the samples, compare EDFs."""

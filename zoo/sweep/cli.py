@@ -1,0 +1,177 @@
+"""`zoo sweep run | plot | table | fit | sample`: design-space exploration from the command line.
+
+Registered into the main parser by zoo.cli; heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+# The fixed short recipe every trial of a sweep trains with (TrainConfig settings).
+RECIPE_DEFAULTS = {"epochs": 6, "batch_size": 32, "lr": 0.05, "optimizer": "nesterov", "weight_decay": 5e-4,
+                   "schedule": "cosine", "warmup_epochs": 1.0, "augment": True}
+
+
+def add_sweep_commands(sub) -> None:
+    """Add `sweep` with its run/plot/table/fit/sample subcommands to the `zoo` command."""
+    sweep = sub.add_parser("sweep", help="sample a design space, train the samples, compare spaces by EDF",
+                           description="Design-space exploration as the paper does it; see docs/design-spaces.md.")
+    cmds = sweep.add_subparsers(dest="sweep_command", required=True)
+
+    p = cmds.add_parser("run", help="train N models sampled from SPACE; resumable, parallel through Ray")
+    p.add_argument("space", help="a design rule with a sampler: regnet, anynetx_a..anynetx_e, or a plugin's")
+    _add_sampling(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="sweep directory: sweep.json + results.jsonl")
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--train-split", default="train")
+    p.add_argument("--test-split", default="test")
+    p.add_argument("--epochs", type=int, default=RECIPE_DEFAULTS["epochs"])
+    p.add_argument("--batch-size", type=int, default=RECIPE_DEFAULTS["batch_size"])
+    p.add_argument("--lr", type=float, default=RECIPE_DEFAULTS["lr"])
+    p.add_argument("--optimizer", choices=("sgd", "nesterov", "adamw"), default=RECIPE_DEFAULTS["optimizer"])
+    p.add_argument("--workers", type=int, default=2, help="parallel trials on a local Ray (0: in this process)")
+    p.add_argument("--address", default=None, help="join the Ray cluster at ADDR (e.g. auto or host:6379)")
+    p.add_argument("--max-retries", type=int, default=3, help="reruns of a trial whose worker died")
+    p.add_argument("--data-dir", default=None, help="tfds data directory (default: tfds' own)")
+    p.set_defaults(func=cmd_run)
+
+    p = cmds.add_parser("sample", help="print N specs sampled from SPACE in the band (no training)")
+    p.add_argument("space")
+    _add_sampling(p)
+    p.add_argument("--num-classes", type=int, default=10)
+    p.add_argument("--in-channels", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="one JSON object per sample")
+    p.set_defaults(func=cmd_sample)
+
+    p = cmds.add_parser("plot", help="error EDFs of one or more sweeps on one plot")
+    p.add_argument("dirs", nargs="+", metavar="DIR")
+    p.add_argument("--out", default="edf.png", help="image file (default edf.png)")
+    p.add_argument("--title", default=None)
+    p.set_defaults(func=cmd_plot)
+
+    p = cmds.add_parser("table", help="summary of one or more sweeps: n, min/median/mean error, cost")
+    p.add_argument("dirs", nargs="+", metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_table)
+
+    p = cmds.add_parser("fit", help="fit the RegNet rule (w0, wa, wm, depth) to a sweep's best models")
+    p.add_argument("dirs", nargs="+", metavar="DIR")
+    p.add_argument("--top", type=int, default=None, help="models to fit (default: the best 10%%, at least 3)")
+    p.set_defaults(func=cmd_fit)
+
+
+def _add_sampling(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n", type=int, default=10, help="number of models (trials 0..N-1)")
+    p.add_argument("--flops", default=None, metavar="LO:HI", help="band of multiply-adds, e.g. 360M:400M")
+    p.add_argument("--params", default=None, metavar="LO:HI", help="band of parameters, e.g. 100K:300K")
+    p.add_argument("--seed", type=int, default=0, help="sweep seed: trial i is draw (seed, i)")
+    p.add_argument("--image-size", type=int, default=16, help="input side the band is counted at and trained at")
+    p.add_argument("--stem-width", type=int, default=16)
+
+
+def _bands(args):
+    from zoo.design.sampling import parse_band
+
+    bands = []
+    if args.flops:
+        bands.append(parse_band(args.flops, "flops"))
+    if args.params:
+        bands.append(parse_band(args.params, "params"))
+    return tuple(bands)
+
+
+def _base(args, num_classes: int, in_channels: int):
+    from zoo.errors import SweepError
+    from zoo.spec import ModelSpec, StageSpec
+
+    if args.n < 1:
+        raise SweepError(f"--n {args.n}: a sweep needs at least one model")
+    return ModelSpec(stages=(StageSpec(1, 8, 8),), stem_width=args.stem_width, num_classes=num_classes,
+                     in_channels=in_channels, input_size=args.image_size)
+
+
+def _rule(space: str):
+    from zoo.plugins import get_component
+
+    return get_component("rule", space)
+
+
+def cmd_sample(args) -> int:
+    from zoo.design.sampling import draw_many
+
+    samples = draw_many(_rule(args.space), _base(args, args.num_classes, args.in_channels), args.seed, args.n,
+                        _bands(args))
+    for s in samples:
+        if args.json:
+            print(json.dumps({"trial": s.index, "params": s.params, "complexity": s.complexity,
+                              "spec": s.spec.to_dict()}))
+        else:
+            print(f"{s.index:4d}  {s.complexity['flops'] / 1e6:8.3f} MF  {s.complexity['params'] / 1e3:8.1f} K  "
+                  f"d={s.spec.depths} w={s.spec.widths} g={[st.group_width for st in s.spec.stages]} "
+                  f"b={[st.bottleneck_ratio for st in s.spec.stages]}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from zoo.data import open_split
+    from zoo.sweep.runner import make_manifest, plan_trials, run_sweep
+
+    rule = _rule(args.space)
+    bands = _bands(args)
+    train = open_split(args.dataset, args.train_split, data_dir=args.data_dir)
+    base = _base(args, train.num_classes, train.image_shape[-1])
+    recipe = {**RECIPE_DEFAULTS, "dataset": args.dataset, "train_split": args.train_split,
+              "test_split": args.test_split, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+              "optimizer": args.optimizer, "image_size": args.image_size, "data_dir": args.data_dir}
+    from zoo.train.config import TrainConfig
+
+    TrainConfig.from_dict(recipe)  # a bad setting fails here, not in every trial
+    manifest = make_manifest(args.space, args.n, args.seed, bands, base, recipe, args.workers, args.address)
+    trials = plan_trials(manifest, rule, bands)
+    report = run_sweep(args.out, manifest, trials, max_retries=args.max_retries)
+    print(f"zoo sweep: {len(report.finished)} trial(s) finished, {len(report.skipped)} already done, "
+          f"{len(report.failed)} failed, in {report.seconds:.0f}s; table: {args.out}/results.jsonl")
+    return 1 if report.failed else 0
+
+
+def cmd_plot(args) -> int:
+    from zoo.sweep.edf import plot_edfs, summarize
+
+    path = plot_edfs([summarize(d) for d in args.dirs], args.out, title=args.title)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_table(args) -> int:
+    from zoo.sweep.edf import format_table, summarize
+
+    summaries = [summarize(d) for d in args.dirs]
+    if args.json:
+        print(json.dumps([s.row() for s in summaries], indent=2))
+    else:
+        print(format_table(summaries))
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from zoo.sweep.fit import fit_rows
+    from zoo.sweep.table import read_rows
+
+    rows = [r for d in args.dirs for r in read_rows(d)]
+    if not rows:
+        from zoo.errors import SweepError
+
+        raise SweepError(f"no finished trials in {', '.join(args.dirs)}; run the sweep first")
+    top = args.top or max(3, round(0.1 * len(rows)))
+    fit, chosen = fit_rows(rows, top)
+    print(f"# the best {len(chosen)} of {len(rows)} models (errors {100 * chosen[0]['error']:.2f}%.."
+          f"{100 * chosen[-1]['error']:.2f}%), mean e_fit {fit.e_fit:.4f}", file=sys.stderr)
+    for r in chosen:
+        widths = [s["width"] for s in r["spec"]["stages"]]
+        depths = [s["depth"] for s in r["spec"]["stages"]]
+        print(f"#   {r['space']} trial {r['trial']}: error {100 * r['error']:.2f}%  d={depths} w={widths}",
+              file=sys.stderr)
+    print(fit.toml())
+    return 0

@@ -1,0 +1,122 @@
+"""Error EDFs, the paper's way to compare design spaces, and the summary table of sweeps.
+
+The error EDF of n models is F(e) = (1/n) * #{i : e_i < e}: the fraction of models whose
+error is below e (Radosavovic et al., 2019 and 2020). A space whose EDF lies above
+another's everywhere "dominates" it: more of its models are good at every threshold.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zoo.errors import SweepError
+from zoo.sweep.table import read_rows, space_name
+
+
+def edf(errors: Sequence[float], at: float | Sequence[float]) -> np.ndarray:
+    """F(e) = fraction of `errors` strictly below e, for each e in `at`."""
+    values = np.sort(np.asarray(errors, dtype=float))
+    if values.size == 0:
+        raise SweepError("an EDF needs at least one error; the sweep has no finished trials")
+    return np.searchsorted(values, np.asarray(at, dtype=float), side="left") / values.size
+
+
+def edf_steps(errors: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The EDF's corners for a step plot: sorted errors and the fraction at or below each."""
+    values = np.sort(np.asarray(errors, dtype=float))
+    return values, np.arange(1, values.size + 1) / values.size
+
+
+def dominance(a: Sequence[float], b: Sequence[float]) -> float:
+    """Fraction of error thresholds (the union of both samples) where EDF(a) >= EDF(b)."""
+    grid = np.unique(np.concatenate([np.asarray(a, float), np.asarray(b, float)]))
+    grid = np.append(grid, grid[-1] + 1e-9)
+    return float(np.mean(edf(a, grid) >= edf(b, grid)))
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """One sweep directory reduced to what the legend and the table show."""
+
+    label: str
+    directory: str
+    errors: tuple[float, ...]
+    flops: tuple[int, ...]
+    params: tuple[int, ...]
+    seconds: float
+
+    @property
+    def n(self) -> int:
+        return len(self.errors)
+
+    def row(self) -> dict[str, object]:
+        e = np.asarray(self.errors)
+        return {"space": self.label, "n": self.n, "min": float(e.min()), "p25": float(np.percentile(e, 25)),
+                "median": float(np.median(e)), "mean": float(e.mean()), "max": float(e.max()),
+                "mflops": float(np.mean(self.flops) / 1e6), "kparams": float(np.mean(self.params) / 1e3),
+                "hours": self.seconds / 3600}
+
+
+def summarize(directory: str | os.PathLike, label: str | None = None) -> SweepSummary:
+    rows = read_rows(Path(directory))
+    if not rows:
+        raise SweepError(f"{directory} has no finished trials yet; run or resume `zoo sweep run ... --out {directory}`")
+    return SweepSummary(
+        label=label or space_name(Path(directory)), directory=str(directory),
+        errors=tuple(float(r["error"]) for r in rows),
+        flops=tuple(int(r["complexity"]["flops"]) for r in rows),
+        params=tuple(int(r["complexity"]["params"]) for r in rows),
+        seconds=float(sum(r.get("seconds", 0.0) for r in rows)),
+    )
+
+
+def format_table(summaries: Iterable[SweepSummary]) -> str:
+    """A fixed-width text table: one line per sweep, errors in percent."""
+    header = ("space", "n", "min%", "p25%", "median%", "mean%", "max%", "MFLOPs", "Kparams", "train h")
+    lines = []
+    for s in summaries:
+        r = s.row()
+        lines.append((r["space"], str(r["n"]), *(f"{100 * r[k]:.2f}" for k in ("min", "p25", "median", "mean", "max")),
+                      f"{r['mflops']:.2f}", f"{r['kparams']:.0f}", f"{r['hours']:.2f}"))
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *lines])
+
+
+def plot_edfs(summaries: Sequence[SweepSummary], out: str | os.PathLike, title: str | None = None) -> Path:
+    """Draw each sweep's error EDF on one plot (percent error vs cumulative prob.), saved atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
+    for s in summaries:
+        x, y = edf_steps(s.errors)
+        x = np.concatenate([[x[0]], x]) * 100
+        y = np.concatenate([[0.0], y])
+        r = s.row()
+        ax.step(x, y, where="post", linewidth=2,
+                label=f"{s.label} (n={s.n}) [{100 * r['min']:.1f}|{100 * r['mean']:.1f}]")
+    ax.set_xlabel("error (%)")
+    ax.set_ylabel("cumulative prob.")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(title="space (n) [min|mean error %]", loc="lower right", fontsize=8, title_fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
+    try:
+        fig.savefig(tmp)
+        os.replace(tmp, out)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return out
