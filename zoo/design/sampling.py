@@ -144,6 +144,15 @@ def spec_from_params(rule: Any, params: Mapping[str, Any], base: ModelSpec) -> M
     return base.replace(stages=tuple(stages))
 
 
+def require_sampler(rule: Any) -> None:
+    """SamplingError unless `rule` can be sampled (a DesignRule with `sample`)."""
+    if getattr(rule, "sample", None) is None:
+        raise SamplingError(
+            f"design rule {rule.name!r} has no sampler: it cannot be swept. Give it `sample(rng)` "
+            "(see docs/design-spaces.md) or sweep a rule that has one (regnet, anynetx_a..e)"
+        )
+
+
 def draw_in_band(rule: Any, base: ModelSpec, seed: int, index: int, bands: tuple[Band, ...] = (),
                  max_tries: int = 20000, plugins: Any = None) -> Sample:
     """Draw `index` of a sweep seeded `seed`: rejection-sample `rule` until every band holds.
@@ -152,11 +161,7 @@ def draw_in_band(rule: Any, base: ModelSpec, seed: int, index: int, bands: tuple
     """
     from zoo.complexity import spec_complexity
 
-    if rule.sample is None:
-        raise SamplingError(
-            f"design rule {rule.name!r} has no sampler: it cannot be swept. Give it `sample(rng)` "
-            "(see docs/design-spaces.md) or sweep a rule that has one (regnet, anynetx_a..e)"
-        )
+    require_sampler(rule)
     rng = np.random.default_rng([seed, index])
     invalid = 0
     for tries in range(1, max_tries + 1):

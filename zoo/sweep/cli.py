@@ -93,9 +93,12 @@ def _base(args, num_classes: int, in_channels: int):
 
 
 def _rule(space: str):
+    from zoo.design.sampling import require_sampler
     from zoo.plugins import get_component
 
-    return get_component("rule", space)
+    rule = get_component("rule", space)
+    require_sampler(rule)
+    return rule
 
 
 def cmd_sample(args) -> int:
