@@ -7,6 +7,7 @@ position, so `resume=True` after an interruption ends exactly where an uninterru
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sys
@@ -18,7 +19,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from zoo.data import Pipeline, iterate_batches, normalization_for, open_split, steps_per_epoch
@@ -27,7 +27,7 @@ from zoo.train.checkpoint import Checkpoints
 from zoo.train.config import TrainConfig
 from zoo.train.evaluate import eval_batch_size, jit_eval_step, run_eval
 from zoo.train.optim import make_optimizer
-from zoo.train.precise_bn import averaged_rest, make_batch_stats_fn, stats_graph
+from zoo.train.precise_bn import PreciseBN
 from zoo.train.report import plot_curves, write_metrics
 from zoo.train.sharding import batch_sharded, check_batch_size, data_mesh, place_batch, replicate, replicated
 from zoo.train.steps import TrainState, all_finite, make_train_step, split_model
@@ -154,22 +154,18 @@ def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike 
                          in_shardings=(rep, bat, bat), out_shardings=(rep, rep), donate_argnums=0)
     eval_step = jit_eval_step(eval_def, mesh)
     finite = jax.jit(all_finite, out_shardings=rep)
-    batch_stats = jax.jit(make_batch_stats_fn(stats_graph(train_def, params, rest)),
-                          in_shardings=(rep, rep, bat), out_shardings=rep)
-    average = jax.jit(lambda p, r, stats: averaged_rest(eval_def, p, r, stats), out_shardings=rep)
+    precise = PreciseBN(train_def, eval_def, params, rest, mesh) if config.precise_bn_images else None
 
     def precise_bn(state: TrainState, epoch_no: int) -> TrainState:
-        if not config.precise_bn_images:
+        """BN statistics over `precise_bn_images` training images (fixed, seeded batches)."""
+        if precise is None:
             return state
         count = max(1, min(per_epoch, -(-config.precise_bn_images // config.batch_size)))
-        stats = []
-        for batch in iterate_batches(train_data, train_pipe, config.batch_size, train=True, seed=config.seed + 1,
-                                     epoch=epoch_no, process_index=jax.process_index(),
-                                     process_count=jax.process_count()):
-            stats.append(batch_stats(state.params, state.rest, place_batch(mesh, batch.images)[0]))
-            if len(stats) == count:
-                break
-        return state.replace(rest=average(state.params, state.rest, stats))
+        batches = iterate_batches(train_data, train_pipe, config.batch_size, train=True, seed=config.seed + 1,
+                                  epoch=epoch_no, process_index=jax.process_index(),
+                                  process_count=jax.process_count())
+        return precise.refresh(state, (b.images for b in itertools.islice(batches, count)))
+
     eval_size = eval_batch_size(config.eval_batch_size or max(config.batch_size, 256), mesh.size)
 
     out = Path(out_dir) if out_dir is not None else None

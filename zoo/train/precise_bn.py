@@ -8,8 +8,13 @@ makes the validation numbers describe the weights actually reached.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import jax
+import numpy as np
 from flax import nnx
+
+from zoo.train.sharding import batch_sharded, place_batch, replicated
 
 
 def stats_graph(train_def, params, rest):
@@ -40,3 +45,18 @@ def averaged_rest(eval_def, params, rest, batch_stats: list):
     model = nnx.merge(eval_def, params, rest)
     nnx.update(model, mean)
     return nnx.state(model, nnx.Not(nnx.Param))
+
+
+class PreciseBN:
+    """Compiled once per run: `refresh(state, batches)` gives the state with precise BN statistics."""
+
+    def __init__(self, train_def, eval_def, params, rest, mesh):
+        rep, bat = replicated(mesh), batch_sharded(mesh)
+        self._mesh = mesh
+        self._batch_stats = jax.jit(make_batch_stats_fn(stats_graph(train_def, params, rest)),
+                                    in_shardings=(rep, rep, bat), out_shardings=rep)
+        self._average = jax.jit(lambda p, r, stats: averaged_rest(eval_def, p, r, stats), out_shardings=rep)
+
+    def refresh(self, state, images: Iterable[np.ndarray]):
+        stats = [self._batch_stats(state.params, state.rest, place_batch(self._mesh, x)[0]) for x in images]
+        return state.replace(rest=self._average(state.params, state.rest, stats)) if stats else state
