@@ -184,6 +184,12 @@ def test_resume_with_other_settings_is_refused(data_dir, tmp_path):
         fit(TINY, quick(data_dir, epochs=1, lr=0.2), out_dir=tmp_path, resume=True, progress=False)
 
 
+def test_a_new_run_refuses_to_overwrite_another_runs_checkpoints(data_dir, tmp_path):
+    fit(TINY, quick(data_dir, epochs=1), out_dir=tmp_path, progress=False)
+    with pytest.raises(CheckpointError, match="already holds the checkpoints of a run.*--resume"):
+        fit(TINY, quick(data_dir, epochs=1), out_dir=tmp_path, progress=False)
+
+
 def test_corrupt_checkpoint_is_a_typed_error(data_dir, tmp_path):
     fit(TINY, quick(data_dir, epochs=1), out_dir=tmp_path, progress=False)
     latest = tmp_path / "checkpoints" / "8"

@@ -172,6 +172,11 @@ def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike 
     checkpoints = Checkpoints(out / "checkpoints", keep=config.keep_checkpoints) if out else None
     history: list[dict[str, Any]] = []
     epoch, start, partial = 0, 0, None
+    if not resume and checkpoints is not None and checkpoints.latest_step() is not None:
+        last = checkpoints.latest_step()
+        checkpoints.close()
+        raise CheckpointError(f"{out} already holds the checkpoints of a run (last step {last}); "
+                              "pass --resume to continue it, or choose another --out")
     if resume:
         if checkpoints is None:
             raise TrainConfigError("--resume needs --out DIR: the directory of the run to continue")
