@@ -231,3 +231,19 @@ def test_rows_record_what_the_paper_needs(tmp_path):
     rows = [row(0, 0.25)]
     assert {"trial", "space", "error", "spec", "complexity", "seconds"} <= set(rows[0])
     assert np.isclose(rows[0]["error"], 0.25)
+
+
+def test_every_sweep_command_in_the_docs_parses():
+    import re
+    import shlex
+    from pathlib import Path
+
+    from zoo.cli import build_parser
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "design-spaces.md").read_text()
+    lines = [line.strip() for block in re.findall(r"```bash\n(.*?)```", doc, re.S)
+             for line in block.replace("\\\n", " ").splitlines() if line.strip().startswith("zoo sweep ")]
+    assert {shlex.split(line)[2] for line in lines} >= {"run", "plot", "table", "fit"}
+    for line in lines:
+        args = build_parser().parse_args(shlex.split(line)[1:])
+        assert args.command == "sweep" and callable(args.func)

@@ -3,8 +3,9 @@
 Each model is reduced to its per-block widths w_j (stage widths repeated depth times).
 The quantized linear rule with (w0, wa, wm) and the model's own depth d predicts widths
 p_j; the fit error is the paper's e_fit = mean_j (log w_j - log p_j)^2. A grid search finds
-the (w0, wa, wm) with the smallest mean e_fit over the best models, and d is their median
-depth: the RegNet that the best models of any space are closest to.
+the (w0, wa, wm) with the smallest mean e_fit over the best models; d is their median depth,
+and group width and bottleneck ratio the most common over their stages: the RegNet that the
+best models of any space are closest to.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ def fit_regnet(specs: Sequence[ModelSpec], q: int = 8, wa_max: float = 256.0) ->
             if total[i] < best[0] - 1e-12:
                 best = (float(total[i]), w0, float(wa_grid[i]), float(wm))
     error, w0, wa, wm = best
-    groups = [s.stages[0].group_width for s in specs]
-    ratios = [s.stages[0].bottleneck_ratio for s in specs]
+    groups = [stage.group_width for s in specs for stage in s.stages]
+    ratios = [stage.bottleneck_ratio for s in specs for stage in s.stages]
     return RegNetFit(w0=int(w0), wa=round(wa, 2), wm=round(wm, 2), depth=int(round(median(p.size for p in profiles))),
                      group_w=int(mode(groups)), bot_mul=float(mode(ratios)), e_fit=error / len(specs),
                      models=len(specs))
