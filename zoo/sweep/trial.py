@@ -29,8 +29,8 @@ def recipe_config(recipe: dict[str, Any]):
 def run_trial(trial: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
     """Train `trial['spec']` (a ModelSpec dict) with `recipe` (TrainConfig settings) -> its results row.
 
-    The row carries the trial index, space, seed, params, spec, complexity, final test
-    error (1 - top-1), loss, wall time and the host that ran it.
+    The row carries the trial index, space, seeds, params, spec, complexity (and the draws the
+    band took), final test error (1 - top-1), loss, wall time and the host that ran it.
     """
     import zoo
     from zoo.nn.conv_lowering import conv_lowering
@@ -52,6 +52,7 @@ def run_trial(trial: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
         "params": trial["params"],
         "spec": trial["spec"],
         "complexity": trial["complexity"],
+        "draws": trial.get("draws"),
         "error": 1.0 - top1,
         "top1": top1,
         "loss": float(result.test["loss"]),
