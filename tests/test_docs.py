@@ -41,6 +41,22 @@ def test_cli_examples_exit_zero(doc, line, capsys):
     assert main(shlex.split(line)[1:]) == 0
 
 
+ALL_ZOO_LINES = [
+    (p.name, line.split(" #")[0].strip())
+    for p in DOCS
+    for block in blocks(p, "bash")
+    for line in block.splitlines()
+    if line.startswith("zoo ")
+]
+
+
+@pytest.mark.parametrize("doc, line", ALL_ZOO_LINES, ids=[line for _, line in ALL_ZOO_LINES])
+def test_every_documented_command_parses(doc, line):
+    from zoo.cli import build_parser
+
+    build_parser().parse_args(shlex.split(line)[1:])  # argparse exits on an unknown flag or command
+
+
 def test_readme_opens_with_the_two_setup_commands():
     commands = [b.strip() for b in blocks(ROOT / "README.md", "bash")[:2]]
     assert commands[0].startswith("pip install") and "zoo " in commands[0]
