@@ -9,6 +9,10 @@ import argparse
 import json
 import sys
 
+# Mean e_fit above which the best models are reported as far from the RegNet rule (a width
+# off by a factor 1.25 on every block gives 0.05).
+FAR_FROM_REGNET = 0.05
+
 # The fixed short recipe every trial of a sweep trains with (TrainConfig settings).
 RECIPE_DEFAULTS = {"epochs": 6, "batch_size": 32, "lr": 0.05, "optimizer": "nesterov", "weight_decay": 5e-4,
                    "schedule": "cosine", "warmup_epochs": 1.0, "augment": True}
@@ -176,5 +180,8 @@ def cmd_fit(args) -> int:
         depths = [s["depth"] for s in r["spec"]["stages"]]
         print(f"#   {r['space']} trial {r['trial']}: error {100 * r['error']:.2f}%  d={depths} w={widths}",
               file=sys.stderr)
+    if fit.e_fit > FAR_FROM_REGNET:
+        print(f"# note: e_fit {fit.e_fit:.3f} is large: these models are far from any RegNet, and the line below is "
+              "only the nearest one", file=sys.stderr)
     print(fit.toml())
     return 0

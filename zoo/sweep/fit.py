@@ -70,7 +70,7 @@ def fit_regnet(specs: Sequence[ModelSpec], q: int = 8, wa_max: float = 256.0) ->
     profiles = [np.asarray(block_widths(s), float) for s in specs]
     first = sorted({max(q, int(round(p[0] / q)) * q) for p in profiles})
     w0_grid = sorted({w for f in first for w in range(max(q, f - 2 * q), f + 3 * q, q)})
-    wa_grid = np.arange(0.0, wa_max + WA_STEP / 2, WA_STEP)
+    wa_grid = np.arange(WA_STEP, wa_max + WA_STEP / 2, WA_STEP)  # the paper's wa > 0: widths grow
     wm_grid = np.round(np.arange(WM_RANGE[0], WM_RANGE[1] + WM_STEP / 2, WM_STEP), 2)
     best = (np.inf, 0, 0.0, 0.0)
     logs = [np.log(p) for p in profiles]
