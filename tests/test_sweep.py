@@ -247,3 +247,15 @@ def test_every_sweep_command_in_the_docs_parses():
     for line in lines:
         args = build_parser().parse_args(shlex.split(line)[1:])
         assert args.command == "sweep" and callable(args.func)
+
+
+def test_the_docs_evidence_matches_its_committed_sweep_tables(capsys):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    data = root / "docs" / "data" / "digits-sweep"
+    assert main(["sweep", "table", str(data / "anynetx_a"), str(data / "regnet")]) == 0
+    doc = (root / "docs" / "design-spaces.md").read_text()
+    for line in capsys.readouterr().out.splitlines():
+        assert line in doc
+    assert (root / "docs" / "img" / "edf.png").read_bytes()[:4] == b"\x89PNG" and "](img/edf.png)" in doc

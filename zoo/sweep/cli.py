@@ -163,7 +163,8 @@ def cmd_table(args) -> int:
 
 
 def cmd_fit(args) -> int:
-    from zoo.sweep.fit import fit_rows
+    from zoo.spec import ModelSpec
+    from zoo.sweep.fit import fit_regnet, fit_rows
     from zoo.sweep.table import read_rows
 
     rows = [r for d in args.dirs for r in read_rows(d)]
@@ -175,13 +176,13 @@ def cmd_fit(args) -> int:
     fit, chosen = fit_rows(rows, top)
     print(f"# the best {len(chosen)} of {len(rows)} models (errors {100 * chosen[0]['error']:.2f}%.."
           f"{100 * chosen[-1]['error']:.2f}%), mean e_fit {fit.e_fit:.4f}", file=sys.stderr)
+    print("#   (own e_fit: the model's fit to its own best rule; near 0: the model is a RegNet)", file=sys.stderr)
     for r in chosen:
-        widths = [s["width"] for s in r["spec"]["stages"]]
-        depths = [s["depth"] for s in r["spec"]["stages"]]
-        print(f"#   {r['space']} trial {r['trial']}: error {100 * r['error']:.2f}%  d={depths} w={widths}",
-              file=sys.stderr)
+        spec = ModelSpec.from_dict(r["spec"], where=f"trial {r['trial']}")
+        print(f"#   {r['space']} trial {r['trial']}: error {100 * r['error']:.2f}%  d={spec.depths} w={spec.widths}"
+              f"  own e_fit {fit_regnet([spec]).e_fit:.4f}", file=sys.stderr)
     if fit.e_fit > FAR_FROM_REGNET:
-        print(f"# note: e_fit {fit.e_fit:.3f} is large: these models are far from any RegNet, and the line below is "
-              "only the nearest one", file=sys.stderr)
+        print(f"# note: mean e_fit {fit.e_fit:.3f} is large: no one RegNet rule fits these models closely; the "
+              "line below is only the nearest one", file=sys.stderr)
     print(fit.toml())
     return 0
