@@ -7,13 +7,13 @@ import signal
 from pathlib import Path
 
 import pytest
+import ray
 
 from zoo.spec import ModelSpec, StageSpec
 from zoo.sweep.runner import make_manifest, run_sweep
 from zoo.sweep.table import read_rows
 from zoo.sweep.trial import run_trial
 
-import ray  # noqa: E402,F401 - the sweep engine; a missing `pip install ray` fails here, loudly
 
 TINY = ModelSpec(stages=(StageSpec(1, 8, 8),), stem_width=8, num_classes=10, in_channels=1, input_size=8)
 RECIPE = {"dataset": "digits", "train_split": "train[:64]", "test_split": "test[:32]", "epochs": 1,
@@ -49,6 +49,7 @@ def sweep_with_a_killed_worker(tmp_path_factory):
 def test_a_killed_worker_is_replaced_and_its_trial_rerun(sweep_with_a_killed_worker):
     out, marks, _, report = sweep_with_a_killed_worker
     assert sorted(report.finished) == [0, 1] and not report.failed
+    assert not ray.is_initialized()  # the sweep shut down the local Ray it started
     killed = int((marks / "killed").read_text())
     attempts = sorted(p.name for p in marks.iterdir() if p.name.startswith("trial0-"))
     assert len(attempts) == 2 and f"trial0-pid{killed}" in attempts
