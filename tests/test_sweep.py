@@ -175,6 +175,15 @@ def test_growing_n_runs_only_the_new_trials_and_keeps_the_old_draws(tmp_path):
     assert [r["spec"] for r in read_rows(tmp_path)] == [t["spec"] for t in more]
 
 
+def test_a_rerun_refuses_a_table_drawn_by_another_sampler(tmp_path):
+    m = manifest(n=2)
+    trials = plan_trials(m, zoo.get_component("rule", "regnet"), (parse_band("2M:4M"),))
+    run_sweep(tmp_path, m, trials, trial_fn=fake_trial, log=lambda _: None)
+    other = [{**trials[0], "spec": BASE.to_dict()}, trials[1]]
+    with pytest.raises(SweepError, match=r"trial\(s\) \[0\] were recorded with other specs"):
+        run_sweep(tmp_path, m, other, trial_fn=fake_trial, log=lambda _: None)
+
+
 # -- the CLI ---------------------------------------------------------------------------------
 def fill(directory, space, errors):
     open_sweep(directory, manifest(space, n=len(errors)))

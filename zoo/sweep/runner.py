@@ -68,7 +68,9 @@ def run_sweep(out: str | os.PathLike, manifest: Mapping[str, Any], trials: list[
     out = Path(out)
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     open_sweep(out, manifest)
-    done = {row["trial"] for row in read_rows(out)}
+    rows = read_rows(out)
+    _check_same_draws(out, rows, trials)
+    done = {row["trial"] for row in rows}
     report = SweepReport(skipped=sorted(t["trial"] for t in trials if t["trial"] in done))
     todo = [t for t in trials if t["trial"] not in done]
     if report.skipped:
@@ -97,6 +99,16 @@ def run_sweep(out: str | os.PathLike, manifest: Mapping[str, Any], trials: list[
     for index, why in sorted(report.failed.items()):
         log(f"zoo sweep: trial {index} FAILED ({why}); rerun the same command to retry it")
     return report
+
+
+def _check_same_draws(out: Path, rows: list[dict[str, Any]], trials: list[dict[str, Any]]) -> None:
+    """SweepError if a recorded trial's spec is not the one its index draws now (the sampler changed)."""
+    planned = {t["trial"]: t["spec"] for t in trials}
+    changed = [r["trial"] for r in rows if r["trial"] in planned and r["spec"] != planned[r["trial"]]]
+    if changed:
+        raise SweepError(f"{out}: trial(s) {changed[:5]} were recorded with other specs than the space draws now "
+                         "(its sampler or rule changed since); finish this sweep with the old code or start a new "
+                         "--out directory")
 
 
 def _run_with_ray(todo, recipe, manifest, trial_fn, max_retries, ray_init, record, report) -> None:
