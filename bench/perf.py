@@ -117,12 +117,10 @@ def zoo_train_step(name, x, y, lowering):
 
 
 def zoo_forward(name, x, lowering):
-    model = zoo.create(name)
-    model.eval()
-    graphdef, state = nnx.split(model)
+    """The product's inference path: zoo.compile_forward (eval mode, CPU-tuned XLA options)."""
     with conv_lowering(lowering):
-        fn = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x)).lower(state, x).compile()
-    return lambda: fn(state, x).block_until_ready()
+        forward = zoo.compile_forward(zoo.create(name), x)
+    return lambda: forward(x).block_until_ready()
 
 
 # -- timm --------------------------------------------------------------------------------

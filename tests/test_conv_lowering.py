@@ -93,3 +93,13 @@ def test_unknown_lowering_is_refused(monkeypatch):
     monkeypatch.setenv("ZOO_CONV_LOWERING", "gpu")
     with pytest.raises(ZooError, match="ZOO_CONV_LOWERING='gpu'"):
         cl.current()
+
+
+def test_compiled_forward_equals_the_eval_model():
+    spec = zoo.ModelSpec(stages=(zoo.StageSpec(1, 16, 4), zoo.StageSpec(2, 24, 8)), stem_width=8, num_classes=4,
+                         input_size=16)
+    model = zoo.create(spec)
+    x = jax.random.normal(jax.random.key(5), (3, 16, 16, 3))
+    forward = zoo.compile_forward(model, x)
+    model.eval()
+    np.testing.assert_allclose(forward(x), model(x), rtol=1e-5, atol=1e-5)

@@ -9,6 +9,7 @@ from zoo.complexity import complexity
 from zoo.components import Block, DesignRule, Head, Stem
 from zoo.cost import Cost
 from zoo.hookspecs import hookimpl
+from zoo.inference import compile_forward
 from zoo.nn.anynet import AnyNet
 from zoo.nn.builtin import ClassifierHead, ResNeXtBlock, SimpleStem, classifier_cost, resnext_cost, simple_stem_cost
 from zoo.nn.layers import batch_norm, conv, global_avg_pool
@@ -21,6 +22,7 @@ from zoo.weights_local import save_pretrained
 __version__ = "0.1.0"
 
 __all__ = [
+    "compile_forward",
     "AnyNet", "Block", "ClassifierHead", "Cost", "DesignRule", "Head", "ModelSpec", "ResNeXtBlock",
     "SimpleStem", "StageSpec", "Stem", "batch_norm", "classifier_cost", "complexity", "conv", "create", "get_component", "get_spec",
     "global_avg_pool", "hookimpl", "layer_summary", "list_models", "load", "download", "push_to_hub", "save_pretrained", "register_plugin",
