@@ -241,7 +241,7 @@ class ZooPluginManager:
         return tables
 
     def _collect_models(self, strict: str | None) -> dict[str, ModelContribution]:
-        from zoo.registry import _check_entry as check_entry, read_registry_file  # parsing lives with the registry
+        from zoo.registry import check_entry, read_registry_file  # parsing lives with the registry
 
         models: dict[str, tuple[ModelContribution, str]] = {}
         for plugin, result in list(self._call_each("zoo_add_models", strict)):

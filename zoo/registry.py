@@ -65,7 +65,8 @@ class Entry:
         return ModelSpec.from_dict(merged, where=self.where)
 
 
-def _check_entry(name: str, table: Any, source: str) -> None:
+def check_entry(name: str, table: Any, source: str) -> None:
+    """Raise RegistryError (naming source, entry and field) unless `table` is a well-formed entry."""
     where = f"{source}: [models.{name}]"
     if not isinstance(table, Mapping):
         raise RegistryError(f"{where} must be a table, got {type(table).__name__}")
@@ -115,7 +116,7 @@ def parse_registry(text: str, source: str) -> tuple[dict[str, Any], dict[str, An
     if not isinstance(models, Mapping):
         raise RegistryError(f"{source}: [models] must be a table of model tables")
     for name, table in models.items():
-        _check_entry(name, table, source)
+        check_entry(name, table, source)
     return dict(defaults), dict(models)
 
 
@@ -175,7 +176,7 @@ def registry(plugins: Any = None) -> Registry:
                 f"model {name!r} is in the core registry and also contributed by plugin "
                 f"{contribution.plugin!r}; rename it, or mark the entry override = true"
             )
-        _check_entry(name, contribution.entry, contribution.source)
+        check_entry(name, contribution.entry, contribution.source)
         merged_defaults = {**defaults, **contribution.defaults}
         entry = _entry(name, contribution.entry, contribution.source, merged_defaults, contribution.plugin)
         entries = [e for e in entries if e.name != name] + [entry]
