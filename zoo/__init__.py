@@ -12,7 +12,7 @@ from zoo.hookspecs import hookimpl
 from zoo.inference import compile_forward
 from zoo.nn.anynet import AnyNet
 from zoo.nn.builtin import ClassifierHead, ResNeXtBlock, SimpleStem, classifier_cost, resnext_cost, simple_stem_cost
-from zoo.nn.layers import batch_norm, conv, global_avg_pool
+from zoo.nn.layers import batch_norm, conv, conv_bias, global_avg_pool, projection, projection_cost
 from zoo.plugins import get_component, register_plugin, unregister_plugin
 from zoo.registry import get_spec, list_models
 from zoo.spec import ModelSpec, StageSpec
@@ -23,6 +23,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "compile_forward",
+    "conv_bias",
+    "projection",
+    "projection_cost",
     "AnyNet", "Block", "ClassifierHead", "Cost", "DesignRule", "Head", "ModelSpec", "ResNeXtBlock",
     "SimpleStem", "StageSpec", "Stem", "batch_norm", "classifier_cost", "complexity", "conv", "create", "get_component", "get_spec",
     "global_avg_pool", "hookimpl", "layer_summary", "list_models", "load", "download", "push_to_hub", "save_pretrained", "register_plugin",

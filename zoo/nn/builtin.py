@@ -17,12 +17,8 @@ from zoo.cost import Cost
 from zoo.design import expand_anynet, expand_regnet
 from zoo.design.sampling import sample_regnet
 from zoo.hookspecs import hookimpl
-from zoo.nn.layers import batch_norm, conv, global_avg_pool
+from zoo.nn.layers import batch_norm, conv, conv_bias, global_avg_pool, projection, projection_cost
 from zoo.spec import bottleneck_width
-
-
-def _bias(options: Mapping[str, Any]) -> bool:
-    return bool(options.get("conv_bias", False))
 
 
 # -- stem ------------------------------------------------------------------------------
@@ -30,7 +26,7 @@ class SimpleStem(nnx.Module):
     """One stride-2 3x3 convolution, BN, ReLU: halves resolution, makes the first channels."""
 
     def __init__(self, in_channels: int, out_channels: int, options: Mapping[str, Any], *, rngs: nnx.Rngs):
-        self.conv = conv(in_channels, out_channels, 3, stride=2, bias=_bias(options), rngs=rngs)
+        self.conv = conv(in_channels, out_channels, 3, stride=2, bias=conv_bias(options), rngs=rngs)
         self.bn = batch_norm(out_channels, options, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -38,7 +34,7 @@ class SimpleStem(nnx.Module):
 
 
 def simple_stem_cost(cost: Cost, in_channels: int, out_channels: int, options: Mapping[str, Any]) -> Cost:
-    return cost.conv(in_channels, out_channels, 3, stride=2, bias=_bias(options)).norm(out_channels)
+    return cost.conv(in_channels, out_channels, 3, stride=2, bias=conv_bias(options)).norm(out_channels)
 
 
 # -- block -----------------------------------------------------------------------------
@@ -62,7 +58,7 @@ class ResNeXtBlock(nnx.Module):
         attention: Callable[..., nnx.Module] | None = None,
     ):
         inner = bottleneck_width(out_channels, bottleneck_ratio)
-        bias = _bias(options)
+        bias = conv_bias(options)
         self.conv1 = conv(in_channels, inner, 1, bias=bias, rngs=rngs)
         self.bn1 = batch_norm(inner, options, rngs=rngs)
         self.conv2 = conv(inner, inner, 3, stride=stride, groups=inner // group_width, bias=bias, rngs=rngs)
@@ -70,11 +66,7 @@ class ResNeXtBlock(nnx.Module):
         self.attention = attention(inner, rngs=rngs) if attention else None
         self.conv3 = conv(inner, out_channels, 1, bias=bias, rngs=rngs)
         self.bn3 = batch_norm(out_channels, options, rngs=rngs, zero_init=bool(options.get("zero_init_last_bn", False)))
-        if in_channels != out_channels or stride != 1:
-            self.proj_conv = conv(in_channels, out_channels, 1, stride=stride, bias=bias, rngs=rngs)
-            self.proj_bn = batch_norm(out_channels, options, rngs=rngs)
-        else:
-            self.proj_conv = self.proj_bn = None
+        self.proj_conv, self.proj_bn = projection(in_channels, out_channels, stride, options, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         y = nnx.relu(self.bn1(self.conv1(x)))
@@ -98,10 +90,8 @@ def resnext_cost(
     attention_cost: Callable[[Cost, int], Cost] | None = None,
 ) -> Cost:
     inner = bottleneck_width(out_channels, bottleneck_ratio)
-    bias = _bias(options)
-    h, w = cost.h, cost.w
-    if in_channels != out_channels or stride != 1:
-        cost = cost.conv(in_channels, out_channels, 1, stride=stride, bias=bias).norm(out_channels).at(h, w)
+    bias = conv_bias(options)
+    cost = projection_cost(cost, in_channels, out_channels, stride, options)
     cost = cost.conv(in_channels, inner, 1, bias=bias).norm(inner)
     cost = cost.conv(inner, inner, 3, stride=stride, groups=inner // group_width, bias=bias).norm(inner)
     if attention_cost is not None:

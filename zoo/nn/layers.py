@@ -59,3 +59,32 @@ def batch_norm(channels: int, options: Mapping[str, Any], *, rngs: nnx.Rngs, zer
 
 def global_avg_pool(x: jax.Array) -> jax.Array:
     return jnp.mean(x, axis=(1, 2))
+
+
+def conv_bias(options: Mapping[str, Any]) -> bool:
+    """Whether convolutions carry a bias (the `conv_bias` option; the seed's convs do)."""
+    return bool(options.get("conv_bias", False))
+
+
+def projection(
+    in_channels: int, out_channels: int, stride: int, options: Mapping[str, Any], *, rngs: nnx.Rngs
+) -> tuple[nnx.Conv | None, nnx.BatchNorm | None]:
+    """The strided 1x1 conv + BN a residual block puts on its skip where the shape changes.
+
+    Returns (None, None) where the skip is the identity; blocks keep the two as `proj_conv`
+    and `proj_bn`, the names the weight converters map onto.
+    """
+    if in_channels == out_channels and stride == 1:
+        return None, None
+    return (
+        conv(in_channels, out_channels, 1, stride=stride, bias=conv_bias(options), rngs=rngs),
+        batch_norm(out_channels, options, rngs=rngs),
+    )
+
+
+def projection_cost(cost, in_channels: int, out_channels: int, stride: int, options: Mapping[str, Any]):
+    """The cost of `projection`, at the block's input size (the skip is a side branch)."""
+    if in_channels == out_channels and stride == 1:
+        return cost
+    projected = cost.conv(in_channels, out_channels, 1, stride=stride, bias=conv_bias(options)).norm(out_channels)
+    return projected.at(cost.h, cost.w)

@@ -40,18 +40,14 @@ class BasicBlock(nnx.Module):
         rngs: nnx.Rngs,
     ):
         _check_plain(out_channels, group_width, bottleneck_ratio)
-        bias = bool(options.get("conv_bias", False))
+        bias = zoo.conv_bias(options)
         self.conv1 = zoo.conv(in_channels, out_channels, 3, stride=stride, bias=bias, rngs=rngs)
         self.bn1 = zoo.batch_norm(out_channels, options, rngs=rngs)
         self.conv2 = zoo.conv(out_channels, out_channels, 3, bias=bias, rngs=rngs)
         self.bn2 = zoo.batch_norm(
             out_channels, options, rngs=rngs, zero_init=bool(options.get("zero_init_last_bn", False))
         )
-        if in_channels != out_channels or stride != 1:
-            self.proj_conv = zoo.conv(in_channels, out_channels, 1, stride=stride, bias=bias, rngs=rngs)
-            self.proj_bn = zoo.batch_norm(out_channels, options, rngs=rngs)
-        else:
-            self.proj_conv = self.proj_bn = None
+        self.proj_conv, self.proj_bn = zoo.projection(in_channels, out_channels, stride, options, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         y = nnx.relu(self.bn1(self.conv1(x)))
@@ -70,9 +66,7 @@ def basic_block_cost(
     options: Mapping[str, Any],
 ) -> zoo.Cost:
     _check_plain(out_channels, group_width, bottleneck_ratio)
-    bias = bool(options.get("conv_bias", False))
-    h, w = cost.h, cost.w
-    if in_channels != out_channels or stride != 1:
-        cost = cost.conv(in_channels, out_channels, 1, stride=stride, bias=bias).norm(out_channels).at(h, w)
+    bias = zoo.conv_bias(options)
+    cost = zoo.projection_cost(cost, in_channels, out_channels, stride, options)
     cost = cost.conv(in_channels, out_channels, 3, stride=stride, bias=bias).norm(out_channels)
     return cost.conv(out_channels, out_channels, 3, bias=bias).norm(out_channels)

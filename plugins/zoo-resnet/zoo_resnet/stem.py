@@ -15,7 +15,7 @@ class ResNetStem(nnx.Module):
     """conv 7x7/2 (padding 3) -> BN -> ReLU -> max-pool 3x3/2 (padding 1), as torchvision and pycls."""
 
     def __init__(self, in_channels: int, out_channels: int, options: Mapping[str, Any], *, rngs: nnx.Rngs):
-        bias = bool(options.get("conv_bias", False))
+        bias = zoo.conv_bias(options)
         self.conv = zoo.conv(in_channels, out_channels, 7, stride=2, bias=bias, rngs=rngs)
         self.bn = zoo.batch_norm(out_channels, options, rngs=rngs)
 
@@ -25,6 +25,6 @@ class ResNetStem(nnx.Module):
 
 
 def resnet_stem_cost(cost: zoo.Cost, in_channels: int, out_channels: int, options: Mapping[str, Any]) -> zoo.Cost:
-    bias = bool(options.get("conv_bias", False))
+    bias = zoo.conv_bias(options)
     cost = cost.conv(in_channels, out_channels, 7, stride=2, bias=bias).norm(out_channels)
     return cost.pool(out_channels, 3, stride=2)
