@@ -108,6 +108,17 @@ class HubHandler(BaseHTTPRequestHandler):
             return None
         return repo
 
+    def _revision(self, repo_id: str, revision: str, head: bool = False) -> tuple[Repo, str] | None:
+        """(repo, commit sha) of a readable repo at `revision`, or None after answering 404."""
+        repo = self._repo(repo_id, head=head)
+        if repo is None:
+            return None
+        sha = repo.resolve(revision)
+        if sha is None:
+            self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}", head=head)
+            return None
+        return repo, sha
+
     def _route(self, method: str) -> None:
         url = urlsplit(self.path)
         self.state.requests.append((method, url.path))
@@ -235,23 +246,19 @@ class HubHandler(BaseHTTPRequestHandler):
         self._json(200, {})
 
     def _info(self, repo_id: str, revision: str):
-        repo = self._repo(repo_id)
-        if repo is None:
+        resolved = self._revision(repo_id, revision)
+        if resolved is None:
             return
-        sha = repo.resolve(revision)
-        if sha is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        repo, sha = resolved
         siblings = [{"rfilename": p} for p in sorted(repo.commits[sha])]
         self._json(200, {"id": repo_id, "modelId": repo_id, "sha": sha, "private": repo.private,
                          "siblings": siblings, "tags": [], "downloads": 0, "likes": 0})
 
     def _tree(self, repo_id: str, revision: str, prefix: str):
-        repo = self._repo(repo_id)
-        if repo is None:
+        resolved = self._revision(repo_id, revision)
+        if resolved is None:
             return
-        sha = repo.resolve(revision)
-        if sha is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        repo, sha = resolved
         entries = []
         for path, content in sorted(repo.commits[sha].items()):
             if prefix and not path.startswith(prefix.rstrip("/") + "/"):
@@ -263,12 +270,10 @@ class HubHandler(BaseHTTPRequestHandler):
         self._json(200, entries)
 
     def _resolve(self, repo_id: str, revision: str, path: str, head: bool):
-        repo = self._repo(repo_id, head=head)
-        if repo is None:
+        resolved = self._revision(repo_id, revision, head=head)
+        if resolved is None:
             return
-        sha = repo.resolve(revision)
-        if sha is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}", head=head)
+        repo, sha = resolved
         files = repo.commits[sha]
         if path not in files:
             return self._error(404, "EntryNotFound", f"{path} does not exist at {revision}", head=head)
