@@ -86,7 +86,7 @@ def book_train_step(x, y):
         *state[:3], loss = step(*state, x, y)
         loss.block_until_ready()
 
-    return run, step
+    return run
 
 
 def zoo_train_step(name, x, y, lowering):
@@ -113,7 +113,7 @@ def zoo_train_step(name, x, y, lowering):
         *state[:3], loss = jitted(*state, x, y)
         loss.block_until_ready()
 
-    return run, jax.jit(step), state
+    return run
 
 
 def zoo_forward(name, x, lowering):
@@ -237,9 +237,9 @@ def main():
         n = 128
         x, y = batch(n, 96, 1)
         fwd_macs = zoo.complexity("regnetx32", 96)["flops"]
-        book, _ = book_train_step(x, y)
-        ours, _, _ = zoo_train_step("regnetx32", x, y, "fast")
-        ours_xla, _, _ = zoo_train_step("regnetx32", x, y, "xla")
+        book = book_train_step(x, y)
+        ours = zoo_train_step("regnetx32", x, y, "fast")
+        ours_xla = zoo_train_step("regnetx32", x, y, "xla")
         t = interleaved({"book": book, "fast": ours, "xla": ours_xla}, args.repeats)
         for name in t:
             print(f"  regnetx32 train step [{name}]: {median(t[name]):.3f} s/step, img/s {spread(t[name], n)}")
