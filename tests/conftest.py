@@ -1,4 +1,11 @@
-"""Shared fixtures: a fresh plugin manager per test that needs one, and offline defaults."""
+"""Shared fixtures: a fresh plugin manager per test that needs one, and offline defaults.
+
+The float rule for every test here: results computed under different shapes, batch sizes, device or
+thread counts, or conv lowerings are compared to a tolerance (np.testing.assert_allclose, pytest.approx),
+never bit for bit, because one float32 ulp differs between CPUs and between vectorisations. Exact equality
+is kept only where the same computation runs twice on one machine (save/load round trips, resume ==
+uninterrupted, a seeded rerun), and for integers, labels, orders and shapes.
+"""
 
 from __future__ import annotations
 
