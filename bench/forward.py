@@ -35,9 +35,14 @@ def measure(name: str, batch: int, size: int, channels: int, repeats: int) -> di
     flops = zoo.complexity(name, size)["flops"] * batch
     median = statistics.median(times)
     return {
-        "model": name, "batch": batch, "input": f"{size}x{size}x{channels}",
-        "img/s": batch / median, "min": min(rates), "max": max(rates),
-        "GFLOP/s": 2 * flops / median / 1e9, "compile_s": compile_s,
+        "model": name,
+        "batch": batch,
+        "input": f"{size}x{size}x{channels}",
+        "img/s": batch / median,
+        "min": min(rates),
+        "max": max(rates),
+        "GFLOP/s": 2 * flops / median / 1e9,
+        "compile_s": compile_s,
     }
 
 
@@ -51,8 +56,10 @@ def main() -> None:
     print(header)
     for r in rows:
         spread = f"{r['min']:.1f}..{r['max']:.1f}"
-        print(f"{r['model']:<12} {r['batch']:>5} {r['input']:>10} {r['img/s']:>8.1f} {spread:>15} "
-              f"{r['GFLOP/s']:>8.1f} {r['compile_s']:>9.1f}")
+        print(
+            f"{r['model']:<12} {r['batch']:>5} {r['input']:>10} {r['img/s']:>8.1f} {spread:>15} "
+            f"{r['GFLOP/s']:>8.1f} {r['compile_s']:>9.1f}"
+        )
 
 
 if __name__ == "__main__":

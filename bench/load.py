@@ -54,9 +54,18 @@ def zoo_to_timm(arrays: dict) -> dict:
         m = re.match(r"stages\.(\d+)\.blocks\.(\d+)\.(.*)", key)
         prefix, rest = (f"s{int(m[1]) + 1}.b{int(m[2]) + 1}.", m[3]) if m else ("", key)
         module, _, leaf = rest.rpartition(".")
-        module = {"conv1": "conv1.conv", "conv2": "conv2.conv", "conv3": "conv3.conv", "bn1": "conv1.bn",
-                  "bn2": "conv2.bn", "bn3": "conv3.bn", "proj_conv": "downsample.conv", "proj_bn": "downsample.bn",
-                  "attention.reduce": "se.fc1", "attention.expand": "se.fc2"}.get(module, module)
+        module = {
+            "conv1": "conv1.conv",
+            "conv2": "conv2.conv",
+            "conv3": "conv3.conv",
+            "bn1": "conv1.bn",
+            "bn2": "conv2.bn",
+            "bn3": "conv3.bn",
+            "proj_conv": "downsample.conv",
+            "proj_bn": "downsample.bn",
+            "attention.reduce": "se.fc1",
+            "attention.expand": "se.fc2",
+        }.get(module, module)
         if leaf == "kernel":
             out[f"{prefix}{module}.weight"] = np.ascontiguousarray(np.transpose(value, (3, 2, 0, 1)))
         elif module.endswith("bn"):
@@ -86,8 +95,14 @@ def main() -> None:
     from zoo.weights import state_arrays
 
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp, HubServer() as hub:
-        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_CACHE": f"{tmp}/hf", "ZOO_CACHE": f"{tmp}/zoo",
-               "HF_HUB_OFFLINE": "0", "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+        env = {
+            **os.environ,
+            "HF_ENDPOINT": hub.url,
+            "HF_HUB_CACHE": f"{tmp}/hf",
+            "ZOO_CACHE": f"{tmp}/zoo",
+            "HF_HUB_OFFLINE": "0",
+            "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
+        }
         print(f"{'model':<12} {'params(M)':>9} {'file(MiB)':>9} {'cold(s)':>8} {'warm(s)':>8} {'peak RSS(MiB)':>13}")
         for name in args.names:
             tag = zoo.api.resolve_tag(name)
@@ -101,8 +116,11 @@ def main() -> None:
             cold = run_child(name, env)
             warm = [run_child(name, {**env, "HF_HUB_OFFLINE": "1"}) for _ in range(args.repeats)]
             best = min(warm, key=lambda r: r["load_to_logits_s"])
-            print(f"{name:<12} {params / 1e6:>9.1f} {size_mib:>9.1f} {cold['load_to_logits_s']:>8.2f} "
-                  f"{best['load_to_logits_s']:>8.2f} {max(r['peak_rss_mib'] for r in warm):>13.0f}", flush=True)
+            print(
+                f"{name:<12} {params / 1e6:>9.1f} {size_mib:>9.1f} {cold['load_to_logits_s']:>8.2f} "
+                f"{best['load_to_logits_s']:>8.2f} {max(r['peak_rss_mib'] for r in warm):>13.0f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -184,12 +184,16 @@ def ceiling(repeats):
     mm = jax.jit(lambda a: a @ a)
     x = jax.random.normal(jax.random.key(1), (8, 56, 56, 256))
     w = jax.random.normal(jax.random.key(2), (3, 3, 256, 256))
-    cv = jax.jit(lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
-                                                           dimension_numbers=("NHWC", "HWIO", "NHWC")))
-    t = interleaved({"matmul": lambda: mm(a).block_until_ready(), "conv": lambda: cv(x, w).block_until_ready()},
-                    repeats)
-    return {"matmul": 2 * 2048**3 / median(t["matmul"]) / 1e9,
-            "conv": 2 * 8 * 56 * 56 * 9 * 256 * 256 / median(t["conv"]) / 1e9}
+    cv = jax.jit(
+        lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    )
+    t = interleaved(
+        {"matmul": lambda: mm(a).block_until_ready(), "conv": lambda: cv(x, w).block_until_ready()}, repeats
+    )
+    return {
+        "matmul": 2 * 2048**3 / median(t["matmul"]) / 1e9,
+        "conv": 2 * 8 * 56 * 56 * 9 * 256 * 256 / median(t["conv"]) / 1e9,
+    }
 
 
 def compile_seconds(name, n, lowering="fast"):
@@ -244,8 +248,17 @@ def main():
         for name in t:
             print(f"  regnetx32 train step [{name}]: {median(t[name]):.3f} s/step, img/s {spread(t[name], n)}")
         gflops = 3 * 2 * fwd_macs * n / median(t["fast"]) / 1e9
-        rows.append(("regnetx32 train b128 96x96x1", n / median(t["book"]), n / median(t["fast"]),
-                     n / median(t["xla"]), gflops, gflops / peak, None))
+        rows.append(
+            (
+                "regnetx32 train b128 96x96x1",
+                n / median(t["book"]),
+                n / median(t["fast"]),
+                n / median(t["xla"]),
+                gflops,
+                gflops / peak,
+                None,
+            )
+        )
 
     n = 8
     x, _ = batch(n, 224, 3)
@@ -258,8 +271,17 @@ def main():
     for name in t:
         print(f"  regnetx_032 forward [{name}]: {median(t[name]):.3f} s, img/s {spread(t[name], n)}")
     gflops = 2 * fwd_macs * n / median(t["fast"]) / 1e9
-    rows.append(("regnetx_032 fwd b8 224x224x3", n / median(t["xla"]), n / median(t["fast"]),
-                 n / median(t["xla"]), gflops, gflops / peak, n / median(t["timm"]) if "timm" in t else None))
+    rows.append(
+        (
+            "regnetx_032 fwd b8 224x224x3",
+            n / median(t["xla"]),
+            n / median(t["fast"]),
+            n / median(t["xla"]),
+            gflops,
+            gflops / peak,
+            n / median(t["timm"]) if "timm" in t else None,
+        )
+    )
 
     if not args.skip_compile:
         for name in ("regnetx_032", "regnety_320"):
@@ -271,8 +293,10 @@ def main():
     print(head)
     for case, base, ours, xla, gf, frac, timm_rate in rows:
         timm_cols = f"{timm_rate:>7.1f} {ours / timm_rate:>9.2f}" if timm_rate else f"{'-':>7} {'-':>9}"
-        print(f"{case:<30} {base:>9.1f} {ours:>8.1f} {ours / base:>6.2f} {ours / xla:>8.2f} {gf:>8.1f} "
-              f"{frac:>7.0%} {timm_cols}")
+        print(
+            f"{case:<30} {base:>9.1f} {ours:>8.1f} {ours / base:>6.2f} {ours / xla:>8.2f} {gf:>8.1f} "
+            f"{frac:>7.0%} {timm_cols}"
+        )
 
 
 if __name__ == "__main__":

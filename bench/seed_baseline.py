@@ -24,8 +24,9 @@ class BookResNeXtBlock(nn.Module):
         inner = int(round(self.num_channels * self.bot_mul))
         y = nn.Conv(inner, (1, 1))(x)
         y = nn.relu(nn.BatchNorm(not self.training)(y))
-        y = nn.Conv(inner, (3, 3), strides=self.strides, padding="same",
-                    feature_group_count=inner // self.group_width)(y)
+        y = nn.Conv(inner, (3, 3), strides=self.strides, padding="same", feature_group_count=inner // self.group_width)(
+            y
+        )
         y = nn.relu(nn.BatchNorm(not self.training)(y))
         y = nn.BatchNorm(not self.training)(nn.Conv(self.num_channels, (1, 1))(y))
         if self.use_1x1conv:
@@ -45,7 +46,13 @@ class BookRegNetX32(nn.Module):
         x = nn.relu(nn.BatchNorm(not self.training)(x))
         for depth, width, group_width, bot_mul in self.arch:
             for i in range(depth):
-                x = BookResNeXtBlock(width, group_width, bot_mul, use_1x1conv=i == 0,
-                                     strides=(2, 2) if i == 0 else (1, 1), training=self.training)(x)
+                x = BookResNeXtBlock(
+                    width,
+                    group_width,
+                    bot_mul,
+                    use_1x1conv=i == 0,
+                    strides=(2, 2) if i == 0 else (1, 1),
+                    training=self.training,
+                )(x)
         x = jnp.mean(x, axis=(1, 2))
         return nn.Dense(self.num_classes)(x)

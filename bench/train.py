@@ -42,11 +42,14 @@ def bench_step(model_name: str, batch: int, size: int, steps: int) -> dict:
     config = TrainConfig(batch_size=batch, lr=0.05, image_size=size)
     tx = make_optimizer(config, steps_per_epoch=100)
     train_def, _, params, rest = split_model(model)
-    state = replicate(mesh, TrainState(params, rest, tx.init(params), jnp.zeros((), jnp.int32),
-                                       jax.random.key_data(jax.random.key(0))))
+    state = replicate(
+        mesh,
+        TrainState(params, rest, tx.init(params), jnp.zeros((), jnp.int32), jax.random.key_data(jax.random.key(0))),
+    )
     rep, bat = replicated(mesh), batch_sharded(mesh)
-    step = jax.jit(make_train_step(train_def, tx), in_shardings=(rep, bat, bat), out_shardings=(rep, rep),
-                   donate_argnums=0)
+    step = jax.jit(
+        make_train_step(train_def, tx), in_shardings=(rep, bat, bat), out_shardings=(rep, rep), donate_argnums=0
+    )
     rng = np.random.default_rng(0)
     images = rng.standard_normal((batch, size, size, channels), dtype=np.float32)
     labels = rng.integers(0, model.spec.num_classes, batch).astype(np.int32)
@@ -64,8 +67,14 @@ def bench_step(model_name: str, batch: int, size: int, steps: int) -> dict:
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
-    return {"img/s": batch / median, "step_s": median, "min_img/s": batch / max(times),
-            "max_img/s": batch / min(times), "compile_s": compile_s, "devices": mesh.size}
+    return {
+        "img/s": batch / median,
+        "step_s": median,
+        "min_img/s": batch / max(times),
+        "max_img/s": batch / min(times),
+        "compile_s": compile_s,
+        "devices": mesh.size,
+    }
 
 
 def bench_input(batch: int, size: int, batches: int) -> float:
@@ -93,12 +102,16 @@ def main() -> None:
     args = parser.parse_args()
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {jax.device_count()} device(s)")
     r = bench_step(args.model, args.batch, args.size, args.steps)
-    print(f"train step  {args.model}  batch {args.batch}  {args.size}x{args.size}: "
-          f"{r['img/s']:.1f} img/s median ({r['min_img/s']:.1f}..{r['max_img/s']:.1f}), "
-          f"{r['step_s'] * 1000:.0f} ms/step, compile {r['compile_s']:.1f} s, {r['devices']} device(s)")
+    print(
+        f"train step  {args.model}  batch {args.batch}  {args.size}x{args.size}: "
+        f"{r['img/s']:.1f} img/s median ({r['min_img/s']:.1f}..{r['max_img/s']:.1f}), "
+        f"{r['step_s'] * 1000:.0f} ms/step, compile {r['compile_s']:.1f} s, {r['devices']} device(s)"
+    )
     if not args.no_input:
-        print(f"input pipeline (digits -> {args.size}x{args.size}, augmented): "
-              f"{bench_input(args.batch, args.size, 8):.0f} img/s")
+        print(
+            f"input pipeline (digits -> {args.size}x{args.size}, augmented): "
+            f"{bench_input(args.batch, args.size, 8):.0f} img/s"
+        )
     print(f"peak RSS {peak_rss_mib():.0f} MiB")
 
 

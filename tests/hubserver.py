@@ -158,7 +158,9 @@ class HubHandler(BaseHTTPRequestHandler):
         if repo_id in self.state.repos:
             return self._json(409, {"error": "You already created this model repo", "url": url})
         repo = Repo(repo_id, private=payload.get("visibility") == "private" or bool(payload.get("private")))
-        repo.commit("main", {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"}, "initial commit")
+        repo.commit(
+            "main", {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"}, "initial commit"
+        )
         self.state.repos[repo_id] = repo
         self._json(200, {"url": url, "name": repo_id})
 
@@ -194,8 +196,12 @@ class HubHandler(BaseHTTPRequestHandler):
         repo, branch = found
         current = repo.commits[repo.branches[branch]]
         files = [
-            {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
-             "oid": git_blob_oid(current[f["path"]]) if f["path"] in current else None}
+            {
+                "path": f["path"],
+                "uploadMode": "regular",
+                "shouldIgnore": False,
+                "oid": git_blob_oid(current[f["path"]]) if f["path"] in current else None,
+            }
             for f in payload.get("files", [])
         ]
         self._json(200, {"files": files, "commitOid": repo.branches[branch]})
@@ -227,8 +233,10 @@ class HubHandler(BaseHTTPRequestHandler):
             elif key != "header":
                 return self._error(400, None, f"operation {key!r} is not supported by this test server")
         sha = repo.commit(branch, files, header["summary"])
-        self._json(200, {"success": True, "commitOid": sha,
-                         "commitUrl": f"http://{self.headers['Host']}/{repo_id}/commit/{sha}"})
+        self._json(
+            200,
+            {"success": True, "commitOid": sha, "commitUrl": f"http://{self.headers['Host']}/{repo_id}/commit/{sha}"},
+        )
 
     def _branch(self, repo_id: str, branch: str):
         payload = json.loads(self._body() or b"{}")
@@ -251,8 +259,19 @@ class HubHandler(BaseHTTPRequestHandler):
             return
         repo, sha = resolved
         siblings = [{"rfilename": p} for p in sorted(repo.commits[sha])]
-        self._json(200, {"id": repo_id, "modelId": repo_id, "sha": sha, "private": repo.private,
-                         "siblings": siblings, "tags": [], "downloads": 0, "likes": 0})
+        self._json(
+            200,
+            {
+                "id": repo_id,
+                "modelId": repo_id,
+                "sha": sha,
+                "private": repo.private,
+                "siblings": siblings,
+                "tags": [],
+                "downloads": 0,
+                "likes": 0,
+            },
+        )
 
     def _tree(self, repo_id: str, revision: str, prefix: str):
         resolved = self._revision(repo_id, revision)
@@ -279,8 +298,17 @@ class HubHandler(BaseHTTPRequestHandler):
             return self._error(404, "EntryNotFound", f"{path} does not exist at {revision}", head=head)
         content = files[path]
         etag = hashlib.sha256(content).hexdigest() if path.endswith(LFS_SUFFIXES) else git_blob_oid(content)
-        self._send(200, content, {"ETag": f'"{etag}"', "X-Repo-Commit": sha,
-                                  "Content-Type": "application/octet-stream", "Accept-Ranges": "none"}, head=head)
+        self._send(
+            200,
+            content,
+            {
+                "ETag": f'"{etag}"',
+                "X-Repo-Commit": sha,
+                "Content-Type": "application/octet-stream",
+                "Accept-Ranges": "none",
+            },
+            head=head,
+        )
 
 
 class HubServer:

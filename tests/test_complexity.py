@@ -73,8 +73,9 @@ def test_analytic_params_equal_the_built_model(name):
 )
 def test_analytic_params_equal_built_params_for_sampled_specs(depths, width_units, group_width, bias, block):
     stages = tuple(zoo.StageSpec(d, u * group_width, group_width) for d, u in zip(depths, width_units))
-    spec = zoo.ModelSpec(stages=stages, block=block, input_size=32, num_classes=7,
-                         options={"conv_bias": bias, "se_ratio": 0.25})
+    spec = zoo.ModelSpec(
+        stages=stages, block=block, input_size=32, num_classes=7, options={"conv_bias": bias, "se_ratio": 0.25}
+    )
     assert _built_params(spec) == zoo.complexity(spec)["params"]
 
 

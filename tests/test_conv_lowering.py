@@ -18,14 +18,16 @@ DN = ("NHWC", "HWIO", "NHWC")
 
 
 def reference(x, w, stride, pad, groups):
-    return lax.conv_general_dilated(x, w, (stride, stride), ((pad, pad), (pad, pad)), dimension_numbers=DN,
-                                    feature_group_count=groups)
+    return lax.conv_general_dilated(
+        x, w, (stride, stride), ((pad, pad), (pad, pad)), dimension_numbers=DN, feature_group_count=groups
+    )
 
 
 def lowered(x, w, stride, pad, groups, name):
     with cl.conv_lowering(name):
-        return cl.conv_general_dilated(x, w, (stride, stride), ((pad, pad), (pad, pad)), dimension_numbers=DN,
-                                       feature_group_count=groups)
+        return cl.conv_general_dilated(
+            x, w, (stride, stride), ((pad, pad), (pad, pad)), dimension_numbers=DN, feature_group_count=groups
+        )
 
 
 @settings(max_examples=30, deadline=None)
@@ -40,8 +42,9 @@ def lowered(x, w, stride, pad, groups, name):
     name=st.sampled_from(["fast", "blockdiag"]),
     seed=st.integers(0, 2**16),
 )
-def test_lowerings_match_xla_forward_and_gradients(batch, size, groups, in_per_group, out_per_group, kernel,
-                                                   stride, name, seed):
+def test_lowerings_match_xla_forward_and_gradients(
+    batch, size, groups, in_per_group, out_per_group, kernel, stride, name, seed
+):
     kx, kw, kc = jax.random.split(jax.random.key(seed), 3)
     x = jax.random.normal(kx, (batch, size, size, groups * in_per_group))
     w = jax.random.normal(kw, (kernel, kernel, in_per_group, groups * out_per_group))
@@ -61,8 +64,9 @@ def test_lowerings_match_xla_forward_and_gradients(batch, size, groups, in_per_g
 
 
 def test_model_outputs_agree_across_lowerings():
-    spec = zoo.ModelSpec(stages=(zoo.StageSpec(1, 16, 4), zoo.StageSpec(2, 24, 8)), stem_width=8, num_classes=4,
-                         input_size=16)
+    spec = zoo.ModelSpec(
+        stages=(zoo.StageSpec(1, 16, 4), zoo.StageSpec(2, 24, 8)), stem_width=8, num_classes=4, input_size=16
+    )
     model = zoo.create(spec)
     model.eval()
     x = jax.random.normal(jax.random.key(0), (2, 16, 16, 3))
@@ -78,12 +82,26 @@ def test_fast_lowering_removes_grouped_convs_from_the_program():
     x = jnp.ones((1, 8, 8, 8))
     w = jnp.ones((3, 3, 2, 8))
     with cl.conv_lowering("fast"):
-        text = jax.jit(lambda x, w: cl.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=DN,
-                                                            feature_group_count=4)).lower(x, w).as_text()
+        text = (
+            jax.jit(
+                lambda x, w: cl.conv_general_dilated(
+                    x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=DN, feature_group_count=4
+                )
+            )
+            .lower(x, w)
+            .as_text()
+        )
     assert "feature_group_count = 4" not in text
     with cl.conv_lowering("xla"):
-        text = jax.jit(lambda x, w: cl.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=DN,
-                                                            feature_group_count=4)).lower(x, w).as_text()
+        text = (
+            jax.jit(
+                lambda x, w: cl.conv_general_dilated(
+                    x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=DN, feature_group_count=4
+                )
+            )
+            .lower(x, w)
+            .as_text()
+        )
     assert "feature_group_count = 4" in text
 
 
@@ -96,8 +114,9 @@ def test_unknown_lowering_is_refused(monkeypatch):
 
 
 def test_compiled_forward_equals_the_eval_model():
-    spec = zoo.ModelSpec(stages=(zoo.StageSpec(1, 16, 4), zoo.StageSpec(2, 24, 8)), stem_width=8, num_classes=4,
-                         input_size=16)
+    spec = zoo.ModelSpec(
+        stages=(zoo.StageSpec(1, 16, 4), zoo.StageSpec(2, 24, 8)), stem_width=8, num_classes=4, input_size=16
+    )
     model = zoo.create(spec)
     x = jax.random.normal(jax.random.key(5), (3, 16, 16, 3))
     forward = zoo.compile_forward(model, x)

@@ -27,12 +27,12 @@ from zoo.convert.transformers import spec_from_transformers_config
 from zoo.errors import WeightsFormatError
 
 
-
 def reference_model(layer_type: str, **config):
     """A randomly initialised transformers RegNet with random BN statistics, in eval mode."""
     torch.manual_seed(0)
-    defaults = dict(num_channels=3, embedding_size=8, hidden_sizes=[16, 32, 48], depths=[1, 2, 1], groups_width=8,
-                    num_labels=5)
+    defaults = dict(
+        num_channels=3, embedding_size=8, hidden_sizes=[16, 32, 48], depths=[1, 2, 1], groups_width=8, num_labels=5
+    )
     cfg = transformers.RegNetConfig(layer_type=layer_type, **{**defaults, **config})
     model = transformers.RegNetForImageClassification(cfg).eval()
     with torch.no_grad():
@@ -72,18 +72,27 @@ def to_timm_names(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     out = {}
     for key, value in state.items():
         key = key.removeprefix("regnet.")
-        key = key.replace("embedder.embedder.convolution", "stem.conv").replace("embedder.embedder.normalization", "stem.bn")
+        key = key.replace("embedder.embedder.convolution", "stem.conv").replace(
+            "embedder.embedder.normalization", "stem.bn"
+        )
         key = key.replace("classifier.1", "head.fc")
         m = re.match(r"encoder\.stages\.(\d+)\.layers\.(\d+)\.(.*)", key)
         if m:
             s, b, rest = int(m[1]) + 1, int(m[2]) + 1, m[3]
             y_block = f"regnet.encoder.stages.{m[1]}.layers.{m[2]}.layer.3.convolution.weight" in state
             last = "3" if y_block else "2"
-            rest = (rest.replace("shortcut.convolution", "downsample.conv").replace("shortcut.normalization", "downsample.bn")
-                    .replace("layer.0.convolution", "conv1.conv").replace("layer.0.normalization", "conv1.bn")
-                    .replace("layer.1.convolution", "conv2.conv").replace("layer.1.normalization", "conv2.bn")
-                    .replace(f"layer.{last}.convolution", "conv3.conv").replace(f"layer.{last}.normalization", "conv3.bn")
-                    .replace("layer.2.attention.0", "se.fc1").replace("layer.2.attention.2", "se.fc2"))
+            rest = (
+                rest.replace("shortcut.convolution", "downsample.conv")
+                .replace("shortcut.normalization", "downsample.bn")
+                .replace("layer.0.convolution", "conv1.conv")
+                .replace("layer.0.normalization", "conv1.bn")
+                .replace("layer.1.convolution", "conv2.conv")
+                .replace("layer.1.normalization", "conv2.bn")
+                .replace(f"layer.{last}.convolution", "conv3.conv")
+                .replace(f"layer.{last}.normalization", "conv3.bn")
+                .replace("layer.2.attention.0", "se.fc1")
+                .replace("layer.2.attention.2", "se.fc2")
+            )
             key = f"s{s}.b{b}.{rest}"
         out[key] = value
     return out
@@ -112,12 +121,22 @@ def test_timm_layout_reproduces_reference_logits(tmp_path, monkeypatch):
 def test_registry_tag_fetches_timm_repo_and_converts(hub, tmp_path):
     """zoo.load('regnetx_002', pretrained=True) -> timm/regnetx_002.pycls_in1k on the (loopback) Hub."""
     spec = zoo.get_spec("regnetx_002")
-    reference = reference_model("x", embedding_size=spec.stem_width, hidden_sizes=spec.widths, depths=spec.depths,
-                                groups_width=spec.stages[0].group_width, num_labels=1000)
+    reference = reference_model(
+        "x",
+        embedding_size=spec.stem_width,
+        hidden_sizes=spec.widths,
+        depths=spec.depths,
+        groups_width=spec.stages[0].group_width,
+        num_labels=1000,
+    )
     weights = tmp_path / "model.safetensors"
     save_file(to_timm_names(transformers_state(reference)), str(weights))
-    timm_config = {"architecture": "regnetx_002", "num_classes": 1000, "num_features": spec.widths[-1],
-                   "pretrained_cfg": {"tag": "pycls_in1k", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}}
+    timm_config = {
+        "architecture": "regnetx_002",
+        "num_classes": 1000,
+        "num_features": spec.widths[-1],
+        "pretrained_cfg": {"tag": "pycls_in1k", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+    }
     hub.state.put_file("timm/regnetx_002.pycls_in1k", "model.safetensors", weights.read_bytes())
     hub.state.put_file("timm/regnetx_002.pycls_in1k", "config.json", json.dumps(timm_config).encode())
     x, expected = reference_logits(reference)
@@ -158,4 +177,3 @@ def test_unknown_tensors_in_a_foreign_file_are_an_error(tmp_path, monkeypatch):
     spec = spec_from_transformers_config(reference.config.to_dict())
     with pytest.raises(WeightsFormatError, match="s1.b1.extra.weight"):
         zoo.load(spec, pretrained=str(tmp_path / "odd.safetensors"))
-

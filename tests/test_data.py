@@ -77,8 +77,12 @@ def test_idx_sets_prepare_without_tensorflow_from_local_files(tmp_path):
     rng = np.random.default_rng(0)
     train_x, test_x = rng.integers(0, 256, (12, 28, 28), np.uint8), rng.integers(0, 256, (5, 28, 28), np.uint8)
     train_y, test_y = rng.integers(0, 10, 12).astype(np.uint8), rng.integers(0, 10, 5).astype(np.uint8)
-    for name, array in [("train-images-idx3-ubyte.gz", train_x), ("train-labels-idx1-ubyte.gz", train_y),
-                        ("t10k-images-idx3-ubyte.gz", test_x), ("t10k-labels-idx1-ubyte.gz", test_y)]:
+    for name, array in [
+        ("train-images-idx3-ubyte.gz", train_x),
+        ("train-labels-idx1-ubyte.gz", train_y),
+        ("t10k-images-idx3-ubyte.gz", test_x),
+        ("t10k-labels-idx1-ubyte.gz", test_y),
+    ]:
         _write_idx(manual / name, array)
     split = open_split("fashion_mnist", "train", data_dir=tmp_path)
     assert len(split) == 12 and split.image_shape == (28, 28, 1) and split.flip_safe
@@ -134,14 +138,17 @@ def test_batches_resume_mid_epoch_and_split_over_processes(digits_train):
     full = list(iterate_batches(digits_train, pipe, 64, train=True, seed=1, epoch=2, prefetch=0))
     resumed = list(iterate_batches(digits_train, pipe, 64, train=True, seed=1, epoch=2, start=5))
     assert all(np.array_equal(a.images, b.images) for a, b in zip(full[5:], resumed))
-    halves = [list(iterate_batches(digits_train, pipe, 64, train=True, seed=1, epoch=2, process_index=p,
-                                   process_count=2)) for p in (0, 1)]
+    halves = [
+        list(iterate_batches(digits_train, pipe, 64, train=True, seed=1, epoch=2, process_index=p, process_count=2))
+        for p in (0, 1)
+    ]
     for b, whole in enumerate(full):
         # Labels and order are promised exactly; pixels only to float tolerance, since the resize runs on a
         # half-size batch here and XLA / NumPy may vectorise the two shapes differently (one ulp apart).
         assert np.array_equal(np.concatenate([halves[0][b].labels, halves[1][b].labels]), whole.labels)
-        np.testing.assert_allclose(np.concatenate([halves[0][b].images, halves[1][b].images]), whole.images,
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            np.concatenate([halves[0][b].images, halves[1][b].images]), whole.images, rtol=1e-5, atol=1e-5
+        )
 
 
 def test_eval_batches_cover_every_example_once_with_masked_padding(data_dir):

@@ -26,8 +26,16 @@ def test_fit_trains_on_a_stock_tfds_dataset(tmp_path):
 
     spec = zoo.ModelSpec(stages=(zoo.StageSpec(1, 8, 4),), stem_width=8, in_channels=3, num_classes=10, input_size=8)
     with tfds.testing.mock_data(num_examples=16):
-        result = fit(spec, dataset="cifar10", epochs=1, batch_size=8, image_size=8, data_dir=str(tmp_path),
-                     progress=False, precise_bn_images=0)
+        result = fit(
+            spec,
+            dataset="cifar10",
+            epochs=1,
+            batch_size=8,
+            image_size=8,
+            data_dir=str(tmp_path),
+            progress=False,
+            precise_bn_images=0,
+        )
     assert len(result.history) == 1 and np.isfinite(result.history[0]["train_loss"])
     assert result.history[0]["step"] == 2
 

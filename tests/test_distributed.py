@@ -19,10 +19,19 @@ from zoo.errors import DeviceError
 from zoo.train import TrainConfig, fit
 from zoo.train.sharding import check_batch_size, data_mesh, distributed_settings
 
-TINY = zoo.ModelSpec(stages=(zoo.StageSpec(1, 8, 4, 1.0, 2),), stem_width=8, in_channels=1, num_classes=10,
-                     input_size=8)
-SETTINGS = dict(dataset="digits", train_split="train[:128]", test_split="test[:64]", epochs=1, batch_size=32,
-                image_size=8, lr=0.1, warmup_epochs=0.5)
+TINY = zoo.ModelSpec(
+    stages=(zoo.StageSpec(1, 8, 4, 1.0, 2),), stem_width=8, in_channels=1, num_classes=10, input_size=8
+)
+SETTINGS = dict(
+    dataset="digits",
+    train_split="train[:128]",
+    test_split="test[:64]",
+    epochs=1,
+    batch_size=32,
+    image_size=8,
+    lr=0.1,
+    warmup_epochs=0.5,
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +76,13 @@ def test_four_simulated_devices_match_one(data_dir, tmp_path):
     script = tmp_path / "four.py"
     script.write_text(FOUR_DEVICES)
     out = tmp_path / "four.npz"
-    proc = subprocess.run([sys.executable, str(script), TINY.to_json(), repr(config.to_dict()), str(out)],
-                          env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=4"),
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(script), TINY.to_json(), repr(config.to_dict()), str(out)],
+        env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=4"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "DEVICE-ERROR: --batch-size 30 is not a multiple of the 4 devices" in proc.stdout
     assert "use 28 or 32" in proc.stdout
@@ -117,12 +130,45 @@ def test_two_processes_train_together_on_loopback(data_dir, tmp_path):
     save_pretrained(zoo.create(TINY), tmp_path / "tiny")
     port = _free_port()
     out = tmp_path / "run"
-    args = ["train", str(tmp_path / "tiny"), "--dataset", "digits", "--train-split", SETTINGS["train_split"],
-            "--test-split", SETTINGS["test_split"], "--epochs", "1", "--batch-size", "32", "--image-size", "8",
-            "--lr", "0.1", "--warmup-epochs", "0.5", "--data-dir", data_dir, "--out", str(out), "--quiet",
-            "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
-    procs = [subprocess.Popen([sys.executable, "-m", "zoo", *args, "--process-id", str(i)], env=_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+    args = [
+        "train",
+        str(tmp_path / "tiny"),
+        "--dataset",
+        "digits",
+        "--train-split",
+        SETTINGS["train_split"],
+        "--test-split",
+        SETTINGS["test_split"],
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--image-size",
+        "8",
+        "--lr",
+        "0.1",
+        "--warmup-epochs",
+        "0.5",
+        "--data-dir",
+        data_dir,
+        "--out",
+        str(out),
+        "--quiet",
+        "--coordinator",
+        f"127.0.0.1:{port}",
+        "--num-processes",
+        "2",
+    ]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "zoo", *args, "--process-id", str(i)],
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in (0, 1)
+    ]
     try:
         outputs = [p.communicate(timeout=300) for p in procs]
     finally:

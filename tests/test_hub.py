@@ -20,8 +20,9 @@ from zoo.hub_load import load_tag
 from zoo.hub_tags import PretrainedTag
 from zoo.weights import state_arrays
 
-SPEC = zoo.ModelSpec(stages=(zoo.StageSpec(depth=1, width=8, group_width=4),), stem_width=8, num_classes=3,
-                     in_channels=1, input_size=32)
+SPEC = zoo.ModelSpec(
+    stages=(zoo.StageSpec(depth=1, width=8, group_width=4),), stem_width=8, num_classes=3, in_channels=1, input_size=32
+)
 
 
 def model(seed: int = 0):
@@ -44,8 +45,9 @@ def fresh_cache(monkeypatch, tmp_path, name: str) -> None:
 
 def test_push_then_load_from_a_fresh_cache_is_bit_exact(hub, tmp_path, monkeypatch):
     original = model(seed=3)
-    commit = zoo.push_to_hub(original, "org/tiny", commit_message="first weights", metrics={"top1": 0.5},
-                             dataset="fashion_mnist")
+    commit = zoo.push_to_hub(
+        original, "org/tiny", commit_message="first weights", metrics={"top1": 0.5}, dataset="fashion_mnist"
+    )
     repo = hub.state.repos["org/tiny"]
     assert repo.branches["main"] == commit
     assert {"model.safetensors", "config.json", "README.md"} <= set(repo.commits[commit])
@@ -87,8 +89,11 @@ def test_push_to_a_branch_leaves_main_alone(hub):
 def test_registry_tag_loads_the_seed_weights_from_the_project_namespace(hub):
     trained = zoo.create("regnetx32", seed=5)
     zoo.push_to_hub(trained, "zoo-test/regnetx32-fashion-mnist", commit_message="seed recipe")
-    for loaded in (zoo.load("regnetx32", pretrained=True), zoo.load("regnetx32.fashion_mnist", pretrained=True),
-                   zoo.load("RegNetX32", pretrained="fashion_mnist")):
+    for loaded in (
+        zoo.load("regnetx32", pretrained=True),
+        zoo.load("regnetx32.fashion_mnist", pretrained=True),
+        zoo.load("RegNetX32", pretrained="fashion_mnist"),
+    ):
         assert same_weights(loaded, trained)
 
 
@@ -203,8 +208,20 @@ def test_every_paper_model_has_a_timm_tag():
 
 def test_cli_push_download_and_list(hub, tmp_path, capsys):
     folder = zoo.save_pretrained(zoo.create("regnetx32", seed=2), tmp_path / "out")
-    assert main(["push", str(folder), "zoo-test/regnetx32-fashion-mnist", "--metric", "acc=0.9",
-                 "--dataset", "fashion_mnist"]) == 0
+    assert (
+        main(
+            [
+                "push",
+                str(folder),
+                "zoo-test/regnetx32-fashion-mnist",
+                "--metric",
+                "acc=0.9",
+                "--dataset",
+                "fashion_mnist",
+            ]
+        )
+        == 0
+    )
     repo = hub.state.repos["zoo-test/regnetx32-fashion-mnist"]
     assert "| acc | 0.9 |" in repo.commits[repo.branches["main"]]["README.md"].decode()
     capsys.readouterr()
@@ -244,7 +261,11 @@ def test_the_stand_in_speaks_the_protocol_the_real_client_reads(hub):
     commit = zoo.push_to_hub(model(), "org/proto", commit_message="w")
     api = HfApi(endpoint=hub.url)
     info = api.model_info("org/proto", revision=commit)
-    assert info.sha == commit and {s.rfilename for s in info.siblings} >= {"model.safetensors", "config.json", "README.md"}
+    assert info.sha == commit and {s.rfilename for s in info.siblings} >= {
+        "model.safetensors",
+        "config.json",
+        "README.md",
+    }
     tree = {f.path: f for f in api.list_repo_tree("org/proto", revision="main")}
     weights = hub.state.repos["org/proto"].commits[commit]["model.safetensors"]
     assert tree["model.safetensors"].size == len(weights)

@@ -15,8 +15,13 @@ SEED_SHAPES = [(1, 48, 48, 32), (1, 24, 24, 32), (1, 12, 12, 80), (1, 10)]
 
 
 def tiny_spec(**changes):
-    spec = zoo.ModelSpec(stages=(zoo.StageSpec(1, 8, 4), zoo.StageSpec(2, 16, 8)), stem_width=8,
-                         num_classes=5, in_channels=3, input_size=16)
+    spec = zoo.ModelSpec(
+        stages=(zoo.StageSpec(1, 8, 4), zoo.StageSpec(2, 16, 8)),
+        stem_width=8,
+        num_classes=5,
+        in_channels=3,
+        input_size=16,
+    )
     return spec.replace(**changes) if changes else spec
 
 
@@ -40,8 +45,13 @@ def test_seed_convs_carry_bias_and_paper_models_do_not():
 
 def test_state_keys_are_flat_readable_names():
     keys = {".".join(map(str, k)) for k, _ in nnx.to_flat_state(nnx.state(zoo.create(tiny_spec())))}
-    assert {"stem.conv.kernel", "stages.0.blocks.0.conv2.kernel", "stages.1.blocks.1.bn3.mean",
-            "stages.1.blocks.0.proj_conv.kernel", "head.fc.kernel"} <= keys
+    assert {
+        "stem.conv.kernel",
+        "stages.0.blocks.0.conv2.kernel",
+        "stages.1.blocks.1.bn3.mean",
+        "stages.1.blocks.0.proj_conv.kernel",
+        "head.fc.kernel",
+    } <= keys
 
 
 def test_forward_gives_logits_per_image():

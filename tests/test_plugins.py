@@ -95,11 +95,14 @@ def install(site: Path, dist: str, module: str, source: str, *, entry_point: str
 
 def blocks_plugin(name: str = "tiny", **record: object) -> str:
     fields = ", ".join(f"{k}={v}" for k, v in record.items())
-    return TINY_BLOCK + f"""
+    return (
+        TINY_BLOCK
+        + f"""
 @zoo.hookimpl
 def zoo_add_blocks():
-    return [zoo.Block({name!r}, TinyBlock, tiny_cost{', ' + fields if fields else ''})]
+    return [zoo.Block({name!r}, TinyBlock, tiny_cost{", " + fields if fields else ""})]
 """
+    )
 
 
 def plugin_warnings(caught) -> list[str]:
@@ -114,7 +117,12 @@ def loaded() -> dict:
 
 # -- discovery ---------------------------------------------------------------------------
 def test_an_installed_plugin_block_is_usable_by_name_from_its_registry_entry(env):
-    install(env, "zoo-tiny", "zplug_tiny", blocks_plugin() + f"\n@zoo.hookimpl\ndef zoo_add_models():\n    return {{'tiny_net': {TINY_NET!r}}}\n")
+    install(
+        env,
+        "zoo-tiny",
+        "zplug_tiny",
+        blocks_plugin() + f"\n@zoo.hookimpl\ndef zoo_add_models():\n    return {{'tiny_net': {TINY_NET!r}}}\n",
+    )
     assert loaded()["zplug_tiny"].distribution == "zoo-tiny"
     assert zoo.plugins.manager().infos["zplug_tiny"].version == "1.2.3"
     assert zoo.get_spec("tiny_net").block == "tiny"
@@ -195,7 +203,9 @@ def test_a_plugin_model_cannot_shadow_a_core_model_unless_it_overrides(env):
             return {"regnetx_002": {**TINY_NET, "block": "resnext"}}
 
     zoo.register_plugin(Shadow(), name="shadow")
-    with pytest.raises(PluginConflictError, match="'regnetx_002' is in the core registry and also contributed by plugin 'shadow'"):
+    with pytest.raises(
+        PluginConflictError, match="'regnetx_002' is in the core registry and also contributed by plugin 'shadow'"
+    ):
         zoo.get_spec("regnetx_002")
 
 
@@ -257,7 +267,11 @@ def test_a_missing_zoo_plugins_module_is_skipped_and_reported(env, monkeypatch):
 
 
 def test_a_plugin_whose_hook_raises_is_dropped_whole_and_the_zoo_works(env):
-    install(env, "zoo-half", "zplug_half", """
+    install(
+        env,
+        "zoo-half",
+        "zplug_half",
+        """
         import zoo
         from zoo import SimpleStem, simple_stem_cost
 
@@ -268,8 +282,11 @@ def test_a_plugin_whose_hook_raises_is_dropped_whole_and_the_zoo_works(env):
         @zoo.hookimpl
         def zoo_add_blocks():
             raise RuntimeError("the block table is corrupt")
-    """)
-    with pytest.warns(PluginWarning, match="'zplug_half' skipped: hook zoo_add_blocks raised RuntimeError: the block table is corrupt"):
+    """,
+    )
+    with pytest.warns(
+        PluginWarning, match="'zplug_half' skipped: hook zoo_add_blocks raised RuntimeError: the block table is corrupt"
+    ):
         infos = loaded()
     assert "zplug_half" not in infos
     with pytest.raises(UnknownComponentError):  # its stem went with it: no half-loaded plugin
@@ -337,19 +354,28 @@ def test_a_design_rule_sampler_must_take_an_rng(env):
         def zoo_add_design_rules(self):
             return [zoo.DesignRule("bad_rule", lambda params: [], sample=lambda: {})]
 
-    with pytest.raises(ComponentContractError, match=r"design rule 'bad_rule' from plugin 'bad-rule': sample must accept \(rng\)"):
+    with pytest.raises(
+        ComponentContractError, match=r"design rule 'bad_rule' from plugin 'bad-rule': sample must accept \(rng\)"
+    ):
         zoo.register_plugin(BadRule(), name="bad-rule")
 
 
 def test_an_installed_plugin_that_breaks_its_contract_is_skipped_with_a_warning(env):
-    install(env, "zoo-bad", "zplug_bad", """
+    install(
+        env,
+        "zoo-bad",
+        "zplug_bad",
+        """
         import zoo
 
         @zoo.hookimpl
         def zoo_add_heads():
             return [zoo.Head("bad_head", lambda in_channels: None, lambda cost: cost)]
-    """)
-    with pytest.warns(PluginWarning, match=r"'zplug_bad' skipped: head 'bad_head' from plugin 'zplug_bad': build must accept"):
+    """,
+    )
+    with pytest.warns(
+        PluginWarning, match=r"'zplug_bad' skipped: head 'bad_head' from plugin 'zplug_bad': build must accept"
+    ):
         assert "zplug_bad" not in loaded()
 
 
@@ -360,7 +386,9 @@ def test_a_build_that_returns_no_module_fails_naming_the_plugin(env):
             return [zoo.Block("tiny", lambda i, o, s, g, b, options, *, rngs: "not a module", tiny_cost)]
 
     zoo.register_plugin(NoModule(), name="no-module")
-    with pytest.raises(ComponentContractError, match="block 'tiny' from plugin 'no-module' must build a flax.nnx.Module, got str"):
+    with pytest.raises(
+        ComponentContractError, match="block 'tiny' from plugin 'no-module' must build a flax.nnx.Module, got str"
+    ):
         zoo.create(zoo.ModelSpec.from_dict(TINY_NET))
 
 
@@ -371,7 +399,9 @@ def test_a_complexity_that_returns_no_cost_fails_naming_the_plugin(env):
             return [zoo.Block("tiny", TinyBlock, lambda cost, i, o, s, g, b, options: cost.totals())]
 
     zoo.register_plugin(NoCost(), name="no-cost")
-    with pytest.raises(ComponentContractError, match="block 'tiny' from plugin 'no-cost': complexity must return a zoo.Cost, got dict"):
+    with pytest.raises(
+        ComponentContractError, match="block 'tiny' from plugin 'no-cost': complexity must return a zoo.Cost, got dict"
+    ):
         zoo.complexity(zoo.ModelSpec.from_dict(TINY_NET))
 
 
@@ -400,7 +430,11 @@ def test_a_hook_taking_arguments_the_spec_does_not_offer_is_refused(env):
     ("models", "error", "message"),
     [
         (lambda: ["tiny_net"], PluginError, "zoo_add_models must return a mapping of name -> entry table or the path"),
-        (lambda: {"tiny_net": {**TINY_NET, "colour": "red"}}, RegistryError, r"\[models.tiny_net\]: unknown field\(s\) \['colour'\]"),
+        (
+            lambda: {"tiny_net": {**TINY_NET, "colour": "red"}},
+            RegistryError,
+            r"\[models.tiny_net\]: unknown field\(s\) \['colour'\]",
+        ),
         (lambda: Path("/nonexistent/models.toml"), RegistryError, "cannot read registry file /nonexistent/models.toml"),
     ],
     ids=["not-a-mapping", "unknown-field", "missing-file"],

@@ -52,13 +52,28 @@ def site_dir(tmp_path_factory) -> Path:
     sources = [str(broken)]
     for name in FIRST_PARTY:  # copies: pip builds in the source tree, and a stale build/ would leak in
         copy = root / "src" / name
-        shutil.copytree(ROOT / "plugins" / name, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        shutil.copytree(
+            ROOT / "plugins" / name, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+        )
         sources.append(str(copy))
     target = root / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-         "--target", str(target), *sources],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            *sources,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return target
 

@@ -8,8 +8,11 @@ import zoo
 import zoo.registry as registry_module
 from zoo.errors import RegistryError, SpecError, UnknownComponentError, UnknownModelError
 
-PAPER = [f"regnet{f}_{k}" for f in "xy" for k in
-         ("002", "004", "006", "008", "016", "032", "040", "064", "080", "120", "160", "320")]
+PAPER = [
+    f"regnet{f}_{k}"
+    for f in "xy"
+    for k in ("002", "004", "006", "008", "016", "032", "040", "064", "080", "120", "160", "320")
+]
 
 
 def test_registry_holds_the_seed_and_the_24_paper_models():
@@ -21,7 +24,10 @@ def test_registry_holds_the_seed_and_the_24_paper_models():
 def test_seed_entry_is_the_books_regnetx32():
     spec = zoo.get_spec("regnetx32")
     assert spec.stem_width == 32 and spec.num_classes == 10 and spec.in_channels == 1 and spec.input_size == 96
-    assert [(s.depth, s.width, s.group_width, s.bottleneck_ratio) for s in spec.stages] == [(4, 32, 16, 1), (6, 80, 16, 1)]
+    assert [(s.depth, s.width, s.group_width, s.bottleneck_ratio) for s in spec.stages] == [
+        (4, 32, 16, 1),
+        (6, 80, 16, 1),
+    ]
 
 
 def test_wildcards_filter_names():

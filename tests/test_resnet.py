@@ -58,7 +58,14 @@ def test_built_model_has_exactly_the_counted_parameters(name):
 
 def test_resnet50_layer_shapes_follow_the_4x_stem_and_stride_1_first_stage():
     shapes = [shape for _, _, shape in layer_shapes("resnet50", (1, 224, 224, 3))]
-    assert shapes == [(1, 56, 56, 64), (1, 56, 56, 256), (1, 28, 28, 512), (1, 14, 14, 1024), (1, 7, 7, 2048), (1, 1000)]
+    assert shapes == [
+        (1, 56, 56, 64),
+        (1, 56, 56, 256),
+        (1, 28, 28, 512),
+        (1, 14, 14, 1024),
+        (1, 7, 7, 2048),
+        (1, 1000),
+    ]
 
 
 def test_resnext50_uses_32_groups_in_every_stage():
@@ -69,7 +76,8 @@ def test_resnext50_uses_32_groups_in_every_stage():
 def narrowed(spec: zoo.ModelSpec, factor: int = 8) -> zoo.ModelSpec:
     """The same blocks, stem and depths with 1/factor of the channels: a fast forward pass."""
     stages = [
-        dataclasses.replace(s, width=s.width // factor, group_width=max(1, s.group_width // factor)) for s in spec.stages
+        dataclasses.replace(s, width=s.width // factor, group_width=max(1, s.group_width // factor))
+        for s in spec.stages
     ]
     return spec.replace(stem_width=spec.stem_width // factor, stages=stages, num_classes=7)
 

@@ -9,8 +9,15 @@ from hypothesis import strategies as st
 
 import zoo
 from zoo.design.regnet import regnet_stages
-from zoo.design.sampling import (REGNET_RANGES, Band, draw_in_band, draw_many, parse_band, sample_regnet,
-                                 spec_from_params)
+from zoo.design.sampling import (
+    REGNET_RANGES,
+    Band,
+    draw_in_band,
+    draw_many,
+    parse_band,
+    sample_regnet,
+    spec_from_params,
+)
 from zoo.errors import SamplingError
 from zoo.spec import ModelSpec, StageSpec
 
@@ -99,19 +106,32 @@ def test_sampler_accepts_a_generator_and_advances_it():
         sample_regnet("three")
 
 
-@pytest.mark.parametrize("text, low, high", [
-    ("360M:400M", 360e6, 400e6), ("2.5e6:3e6", 2.5e6, 3e6), ("200K:", 200e3, None), (":1.5G", None, 1.5e9),
-    ("100:200", 100, 200), (" 1m : 2M ", 1e6, 2e6),
-])
+@pytest.mark.parametrize(
+    "text, low, high",
+    [
+        ("360M:400M", 360e6, 400e6),
+        ("2.5e6:3e6", 2.5e6, 3e6),
+        ("200K:", 200e3, None),
+        (":1.5G", None, 1.5e9),
+        ("100:200", 100, 200),
+        (" 1m : 2M ", 1e6, 2e6),
+    ],
+)
 def test_band_syntax(text, low, high):
     band = parse_band(text)
     assert (band.low, band.high) == (low, high)
 
 
-@pytest.mark.parametrize("text, said", [
-    ("400M", "LOW:HIGH"), ("1:2:3", "LOW:HIGH"), ("abc:4M", "not a number"), ("4M:1M", "low end is above"),
-    ("1T:2T", "not a number"),
-])
+@pytest.mark.parametrize(
+    "text, said",
+    [
+        ("400M", "LOW:HIGH"),
+        ("1:2:3", "LOW:HIGH"),
+        ("abc:4M", "not a number"),
+        ("4M:1M", "low end is above"),
+        ("1T:2T", "not a number"),
+    ],
+)
 def test_bad_bands_say_what_is_wrong(text, said):
     with pytest.raises(SamplingError, match=said):
         parse_band(text, "flops")

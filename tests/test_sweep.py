@@ -50,11 +50,14 @@ def regnet_spec(**params) -> ModelSpec:
     return BASE.replace(stages=tuple(expand_regnet({"group_w": 8, **params})))
 
 
-@pytest.mark.parametrize("params", [
-    {"w0": 24, "wa": 24.48, "wm": 2.54, "depth": 22},  # RegNetX-400MF
-    {"w0": 48, "wa": 36.97, "wm": 2.24, "depth": 16},  # RegNetX-600MF
-    {"w0": 56, "wa": 35.73, "wm": 2.28, "depth": 16},  # RegNetX-800MF
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"w0": 24, "wa": 24.48, "wm": 2.54, "depth": 22},  # RegNetX-400MF
+        {"w0": 48, "wa": 36.97, "wm": 2.24, "depth": 16},  # RegNetX-600MF
+        {"w0": 56, "wa": 35.73, "wm": 2.28, "depth": 16},  # RegNetX-800MF
+    ],
+)
 def test_the_fit_recovers_a_regnets_rule_from_its_spec(params):
     spec = regnet_spec(**params)
     fit = fit_regnet([spec])
@@ -89,8 +92,15 @@ def test_the_fitted_design_line_is_registry_toml():
 # -- the table ----------------------------------------------------------------------------
 def row(trial: int, error: float, spec: ModelSpec = BASE, space: str = "regnet") -> dict:
     cost = zoo.complexity(spec)
-    return {"trial": trial, "space": space, "error": error, "spec": spec.to_dict(), "complexity": cost,
-            "seconds": 1.0, "params": {}}
+    return {
+        "trial": trial,
+        "space": space,
+        "error": error,
+        "spec": spec.to_dict(),
+        "complexity": cost,
+        "seconds": 1.0,
+        "params": {},
+    }
 
 
 def manifest(space="regnet", n=3, **kw):
@@ -160,8 +170,9 @@ def test_a_rerun_skips_finished_trials_and_runs_failed_ones(tmp_path):
     assert calls == [0, 1, 2, 3, 2]
     rows = read_rows(tmp_path)
     assert sorted(r["trial"] for r in rows) == [0, 1, 2, 3]
-    assert {r["trial"]: r["error"] for r in rows} == {t["trial"]: t["spec"]["stages"][0]["width"] / 1000
-                                                      for t in trials}
+    assert {r["trial"]: r["error"] for r in rows} == {
+        t["trial"]: t["spec"]["stages"][0]["width"] / 1000 for t in trials
+    }
 
 
 def test_growing_n_runs_only_the_new_trials_and_keeps_the_old_draws(tmp_path):
@@ -221,11 +232,14 @@ def test_sample_command_prints_reproducible_specs_in_the_band(capsys):
     assert all(2e6 <= s["complexity"]["flops"] <= 4e6 for s in first) and len(first) == 3
 
 
-@pytest.mark.parametrize("argv, said", [
-    (["sweep", "run", "anynet", "--out", "x"], "has no sampler"),
-    (["sweep", "run", "regnett", "--out", "x"], "Did you mean: regnet"),
-    (["sweep", "sample", "regnet", "--flops", "4M"], "LOW:HIGH"),
-])
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (["sweep", "run", "anynet", "--out", "x"], "has no sampler"),
+        (["sweep", "run", "regnett", "--out", "x"], "Did you mean: regnet"),
+        (["sweep", "sample", "regnet", "--flops", "4M"], "LOW:HIGH"),
+    ],
+)
 def test_bad_sweep_input_exits_2_with_a_message(argv, said, capsys):
     assert main(argv) == 2
     assert said in capsys.readouterr().err
@@ -250,8 +264,12 @@ def test_every_sweep_command_in_the_docs_parses():
     from zoo.cli import build_parser
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "design-spaces.md").read_text()
-    lines = [line.strip() for block in re.findall(r"```bash\n(.*?)```", doc, re.S)
-             for line in block.replace("\\\n", " ").splitlines() if line.strip().startswith("zoo sweep ")]
+    lines = [
+        line.strip()
+        for block in re.findall(r"```bash\n(.*?)```", doc, re.S)
+        for line in block.replace("\\\n", " ").splitlines()
+        if line.strip().startswith("zoo sweep ")
+    ]
     assert {shlex.split(line)[2] for line in lines} >= {"run", "plot", "table", "fit"}
     for line in lines:
         args = build_parser().parse_args(shlex.split(line)[1:])

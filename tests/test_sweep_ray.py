@@ -16,15 +16,31 @@ from zoo.sweep.trial import run_trial
 
 
 TINY = ModelSpec(stages=(StageSpec(1, 8, 8),), stem_width=8, num_classes=10, in_channels=1, input_size=8)
-RECIPE = {"dataset": "digits", "train_split": "train[:64]", "test_split": "test[:32]", "epochs": 1,
-          "batch_size": 32, "image_size": 8, "augment": False}
+RECIPE = {
+    "dataset": "digits",
+    "train_split": "train[:64]",
+    "test_split": "test[:32]",
+    "epochs": 1,
+    "batch_size": 32,
+    "image_size": 8,
+    "augment": False,
+}
 RAY_INIT = {"object_store_memory": 80 * 1024**2}
 
 
 def tiny_trials(n: int) -> list[dict]:
     specs = [TINY, TINY.replace(stages=(StageSpec(1, 16, 8),))][:n]
-    return [{"trial": i, "space": "tiny", "sweep_seed": 0, "params": {"width": s.widths[0]},
-             "spec": s.to_dict(), "complexity": {"flops": 1, "params": 1, "acts": 1}} for i, s in enumerate(specs)]
+    return [
+        {
+            "trial": i,
+            "space": "tiny",
+            "sweep_seed": 0,
+            "params": {"width": s.widths[0]},
+            "spec": s.to_dict(),
+            "complexity": {"flops": 1, "params": 1, "acts": 1},
+        }
+        for i, s in enumerate(specs)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +57,9 @@ def sweep_with_a_killed_worker(tmp_path_factory):
         return run_trial(trial, recipe)
 
     manifest = make_manifest("tiny", 2, 0, (), TINY, RECIPE, workers=2)
-    report = run_sweep(out, manifest, tiny_trials(2), trial_fn=dies_once, max_retries=2, ray_init=RAY_INIT,
-                       log=lambda _: None)
+    report = run_sweep(
+        out, manifest, tiny_trials(2), trial_fn=dies_once, max_retries=2, ray_init=RAY_INIT, log=lambda _: None
+    )
     return out, marks, manifest, report
 
 
@@ -90,7 +107,6 @@ def test_a_trial_that_keeps_failing_is_reported_not_recorded(tmp_path):
         raise ValueError(f"bad trial {trial['trial']}")
 
     manifest = make_manifest("tiny", 1, 0, (), TINY, RECIPE, workers=2)
-    report = run_sweep(tmp_path, manifest, tiny_trials(1), trial_fn=always_fails, ray_init=RAY_INIT,
-                       log=lambda _: None)
+    report = run_sweep(tmp_path, manifest, tiny_trials(1), trial_fn=always_fails, ray_init=RAY_INIT, log=lambda _: None)
     assert list(report.failed) == [0] and "bad trial 0" in report.failed[0]
     assert read_rows(tmp_path) == []

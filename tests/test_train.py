@@ -18,8 +18,13 @@ from zoo.train import TrainConfig, evaluate, fit
 from zoo.train.optim import decay_mask, lr_schedule, make_optimizer
 from zoo.train.steps import smoothed_cross_entropy
 
-TINY = zoo.ModelSpec(stages=(zoo.StageSpec(1, 8, 4, 1.0, 2), zoo.StageSpec(1, 16, 8, 1.0, 2)), stem_width=8,
-                     in_channels=1, num_classes=10, input_size=8)
+TINY = zoo.ModelSpec(
+    stages=(zoo.StageSpec(1, 8, 4, 1.0, 2), zoo.StageSpec(1, 16, 8, 1.0, 2)),
+    stem_width=8,
+    in_channels=1,
+    num_classes=10,
+    input_size=8,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +38,17 @@ def data_dir(tmp_path_factory):
 
 def quick(data_dir, **changes) -> TrainConfig:
     """A few steps on a slice of digits at 8x8: seconds, not minutes."""
-    base = dict(dataset="digits", train_split="train[:256]", test_split="test[:64]", epochs=2, batch_size=32,
-                image_size=8, lr=0.1, warmup_epochs=0.5, data_dir=data_dir)
+    base = dict(
+        dataset="digits",
+        train_split="train[:256]",
+        test_split="test[:64]",
+        epochs=2,
+        batch_size=32,
+        image_size=8,
+        lr=0.1,
+        warmup_epochs=0.5,
+        data_dir=data_dir,
+    )
     return TrainConfig(**{**base, **changes})
 
 
@@ -103,14 +117,17 @@ def test_label_smoothing_matches_the_formula():
     assert float(smoothed_cross_entropy(logits, jnp.array([0]), 0.1)[0]) == pytest.approx(float(expected), rel=1e-6)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(optimizer="lamb"), "optimizer='lamb' is unknown"),
-    (dict(schedule="poly"), "schedule='poly' is unknown"),
-    (dict(lr=0), "lr=0 must be positive"),
-    (dict(batch_size=0), "batch_size=0 must be at least 1"),
-    (dict(epochs=4, schedule="step", step_epochs=(5,)), "step_epochs"),
-    (dict(label_smoothing=1.0), "label_smoothing"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(optimizer="lamb"), "optimizer='lamb' is unknown"),
+        (dict(schedule="poly"), "schedule='poly' is unknown"),
+        (dict(lr=0), "lr=0 must be positive"),
+        (dict(batch_size=0), "batch_size=0 must be at least 1"),
+        (dict(epochs=4, schedule="step", step_epochs=(5,)), "step_epochs"),
+        (dict(label_smoothing=1.0), "label_smoothing"),
+    ],
+)
 def test_bad_settings_are_typed_errors(bad, match):
     with pytest.raises(TrainConfigError, match=match):
         TrainConfig(**bad)
@@ -124,8 +141,9 @@ def test_unknown_setting_is_a_typed_error():
 # -- fit ---------------------------------------------------------------------------------
 def test_fit_learns_and_writes_metrics_curves_and_weights(data_dir, tmp_path):
     out = tmp_path / "run"
-    result = fit(TINY, quick(data_dir, epochs=3, train_split="train[:512]", test_split="test"), out_dir=out,
-                 progress=False)
+    result = fit(
+        TINY, quick(data_dir, epochs=3, train_split="train[:512]", test_split="test"), out_dir=out, progress=False
+    )
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert {"train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "img_per_s", "lr"} <= set(rows[0])
@@ -135,8 +153,14 @@ def test_fit_learns_and_writes_metrics_curves_and_weights(data_dir, tmp_path):
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
     reloaded = zoo.load(out)
     assert all(np.array_equal(a, b) for a, b in zip(leaves(reloaded), leaves(result.model)))
-    again = evaluate(reloaded, "digits", "test", data_dir=data_dir, image_size=8,
-                     normalization=__import__("zoo.train.evaluate", fromlist=["x"]).saved_normalization(out))
+    again = evaluate(
+        reloaded,
+        "digits",
+        "test",
+        data_dir=data_dir,
+        image_size=8,
+        normalization=__import__("zoo.train.evaluate", fromlist=["x"]).saved_normalization(out),
+    )
     assert again["top1"] == pytest.approx(result.test["top1"]) and again["count"] == 360
 
 
@@ -156,6 +180,7 @@ def _interrupt_at(step: int):
     def on_step(n: int) -> None:
         if n == step:
             raise Interrupted(n)
+
     return on_step
 
 
@@ -201,8 +226,9 @@ def test_corrupt_checkpoint_is_a_typed_error(data_dir, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
-    config = quick(data_dir, lr=1e12, schedule="constant", warmup_epochs=0, weight_decay=0.0, momentum=0.0,
-                   checkpoint_every=1)
+    config = quick(
+        data_dir, lr=1e12, schedule="constant", warmup_epochs=0, weight_decay=0.0, momentum=0.0, checkpoint_every=1
+    )
     with pytest.raises(NonFiniteLossError, match=r"(loss became|parameters became) .*last good checkpoint"):
         fit(TINY, config, out_dir=tmp_path, progress=False)
     from zoo.train.checkpoint import Checkpoints
@@ -220,8 +246,11 @@ def test_fine_tuning_from_a_saved_folder_makes_a_new_head(data_dir, tmp_path):
     five = zoo.create(TINY.replace(num_classes=5), seed=7)
     save_pretrained(five, tmp_path / "five")
     with pytest.warns(UserWarning, match="head .*freshly initialised"):
-        result = fit(str(tmp_path / "five"), quick(data_dir, epochs=1, lr=1e-9, schedule="constant",
-                                                   warmup_epochs=0, weight_decay=0.0), progress=False)
+        result = fit(
+            str(tmp_path / "five"),
+            quick(data_dir, epochs=1, lr=1e-9, schedule="constant", warmup_epochs=0, weight_decay=0.0),
+            progress=False,
+        )
     assert result.model.spec.num_classes == 10
     stem_before = np.asarray(five.stem.conv.kernel[...])
     assert np.allclose(np.asarray(result.model.stem.conv.kernel[...]), stem_before, atol=1e-6)

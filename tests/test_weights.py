@@ -23,7 +23,10 @@ from zoo.weights_local import save_pretrained
 
 TINY = zoo.ModelSpec(
     stages=(zoo.StageSpec(depth=1, width=8, group_width=4), zoo.StageSpec(depth=2, width=16, group_width=8)),
-    stem_width=8, num_classes=3, in_channels=3, input_size=32,
+    stem_width=8,
+    num_classes=3,
+    in_channels=3,
+    input_size=32,
 )
 
 
@@ -179,18 +182,21 @@ def _file(header: bytes, data: bytes = b"") -> bytes:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
-tensor_entries = st.fixed_dictionaries({
-    "dtype": st.sampled_from(["F32", "F16", "I8", "U8", "BF16", "Q4", "f32"]),
-    "shape": st.lists(st.integers(-2, 5), max_size=3),
-    "data_offsets": st.lists(st.integers(-4, 80), min_size=0, max_size=3),
-})
+tensor_entries = st.fixed_dictionaries(
+    {
+        "dtype": st.sampled_from(["F32", "F16", "I8", "U8", "BF16", "Q4", "f32"]),
+        "shape": st.lists(st.integers(-2, 5), max_size=3),
+        "data_offsets": st.lists(st.integers(-4, 80), min_size=0, max_size=3),
+    }
+)
 headers = st.dictionaries(
     st.sampled_from(["stem.conv.kernel", "head.fc.bias", "__metadata__", "x"]),
-    tensor_entries | json_values, max_size=3,
+    tensor_entries | json_values,
+    max_size=3,
 )
 
 
@@ -227,10 +233,15 @@ def test_zero_copy_reads_match_safetensors_for_every_dtype(tmp_path):
 
     rng = np.random.default_rng(0)
     arrays = {
-        "f64": rng.standard_normal((2, 3)), "f32": rng.standard_normal(5).astype(np.float32),
-        "f16": rng.standard_normal((1, 2, 2)).astype(np.float16), "i64": np.arange(4, dtype=np.int64),
-        "i8": np.array([-3, 7], np.int8), "u8": np.array([0, 255], np.uint8), "b": np.array([True, False]),
-        "empty": np.zeros((0, 3), np.float32), "scalar": np.array(2.5, np.float32),
+        "f64": rng.standard_normal((2, 3)),
+        "f32": rng.standard_normal(5).astype(np.float32),
+        "f16": rng.standard_normal((1, 2, 2)).astype(np.float16),
+        "i64": np.arange(4, dtype=np.int64),
+        "i8": np.array([-3, 7], np.int8),
+        "u8": np.array([0, 255], np.uint8),
+        "b": np.array([True, False]),
+        "empty": np.zeros((0, 3), np.float32),
+        "scalar": np.array(2.5, np.float32),
     }
     save_file(arrays, str(tmp_path / "all.safetensors"))
     ours, _ = read_arrays(tmp_path / "all.safetensors")
@@ -242,8 +253,11 @@ def test_zero_copy_reads_match_safetensors_for_every_dtype(tmp_path):
 
 
 @settings(max_examples=100, deadline=None)
-@given(data=st.dictionaries(st.sampled_from(["library_name", "format_version", "spec", "preprocessing", "labels"]),
-                            json_values, max_size=5))
+@given(
+    data=st.dictionaries(
+        st.sampled_from(["library_name", "format_version", "spec", "preprocessing", "labels"]), json_values, max_size=5
+    )
+)
 def test_malformed_config_json_raises_a_format_error(data):
     from zoo.weights_config import config_from_dict
 

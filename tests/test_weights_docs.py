@@ -32,11 +32,21 @@ def seed_hub(hub, tmp_path: Path) -> None:
     """What the docs' examples fetch: the seed's weights and timm's regnetx_002.pycls_in1k."""
     zoo.push_to_hub(zoo.create("regnetx32"), "zoo-test/regnetx32-fashion-mnist", commit_message="seed")
     spec = zoo.get_spec("regnetx_002")
-    reference = reference_model("x", embedding_size=spec.stem_width, hidden_sizes=spec.widths, depths=spec.depths,
-                                groups_width=spec.stages[0].group_width, num_labels=1000)
+    reference = reference_model(
+        "x",
+        embedding_size=spec.stem_width,
+        hidden_sizes=spec.widths,
+        depths=spec.depths,
+        groups_width=spec.stages[0].group_width,
+        num_labels=1000,
+    )
     save_file(to_timm_names(transformers_state(reference)), str(tmp_path / "timm.safetensors"))
-    config = {"architecture": "regnetx_002", "num_classes": 1000, "num_features": spec.widths[-1],
-              "pretrained_cfg": {"tag": "pycls_in1k"}}
+    config = {
+        "architecture": "regnetx_002",
+        "num_classes": 1000,
+        "num_features": spec.widths[-1],
+        "pretrained_cfg": {"tag": "pycls_in1k"},
+    }
     hub.state.put_file("timm/regnetx_002.pycls_in1k", "model.safetensors", (tmp_path / "timm.safetensors").read_bytes())
     hub.state.put_file("timm/regnetx_002.pycls_in1k", "config.json", json.dumps(config).encode())
 

@@ -4,11 +4,11 @@ Everything public is imported here; other modules may change.
 """
 
 from zoo.api import create, download, load
-from zoo.hub import push_to_hub
 from zoo.complexity import complexity
 from zoo.components import Block, DesignRule, Head, Stem
 from zoo.cost import Cost
 from zoo.hookspecs import hookimpl
+from zoo.hub import push_to_hub
 from zoo.inference import compile_forward
 from zoo.nn.anynet import AnyNet
 from zoo.nn.builtin import ClassifierHead, ResNeXtBlock, SimpleStem, classifier_cost, resnext_cost, simple_stem_cost
@@ -26,8 +26,34 @@ __all__ = [
     "conv_bias",
     "projection",
     "projection_cost",
-    "AnyNet", "Block", "ClassifierHead", "Cost", "DesignRule", "Head", "ModelSpec", "ResNeXtBlock",
-    "SimpleStem", "StageSpec", "Stem", "batch_norm", "classifier_cost", "complexity", "conv", "create", "get_component", "get_spec",
-    "global_avg_pool", "hookimpl", "layer_summary", "list_models", "load", "download", "push_to_hub", "save_pretrained", "register_plugin",
-    "resnext_cost", "simple_stem_cost", "unregister_plugin",
+    "AnyNet",
+    "Block",
+    "ClassifierHead",
+    "Cost",
+    "DesignRule",
+    "Head",
+    "ModelSpec",
+    "ResNeXtBlock",
+    "SimpleStem",
+    "StageSpec",
+    "Stem",
+    "batch_norm",
+    "classifier_cost",
+    "complexity",
+    "conv",
+    "create",
+    "get_component",
+    "get_spec",
+    "global_avg_pool",
+    "hookimpl",
+    "layer_summary",
+    "list_models",
+    "load",
+    "download",
+    "push_to_hub",
+    "save_pretrained",
+    "register_plugin",
+    "resnext_cost",
+    "simple_stem_cost",
+    "unregister_plugin",
 ]

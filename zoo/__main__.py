@@ -1,1 +1,3 @@
-from zoo.cli import main; raise SystemExit(main())
+from zoo.cli import main
+
+raise SystemExit(main())

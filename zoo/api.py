@@ -78,8 +78,9 @@ def _looks_like_path(value: Any) -> bool:
     return isinstance(value, str) and (value.endswith(".safetensors") or os.sep in value or value.startswith("."))
 
 
-def load(name_or_spec: str | ModelSpec | os.PathLike, pretrained: bool | str = False, *, seed: int = 0,
-         **overrides: Any) -> AnyNet:
+def load(
+    name_or_spec: str | ModelSpec | os.PathLike, pretrained: bool | str = False, *, seed: int = 0, **overrides: Any
+) -> AnyNet:
     """Build a model, with pretrained weights when asked for (see docs/weights.md).
 
     - `load("regnetx_032")`: random init, as `create`.
@@ -96,7 +97,7 @@ def load(name_or_spec: str | ModelSpec | os.PathLike, pretrained: bool | str = F
     if isinstance(name_or_spec, str) and name_or_spec.startswith(HUB_PREFIX):
         from zoo.hub_load import load_hub_repo
 
-        return load_hub_repo(name_or_spec[len(HUB_PREFIX):], seed=seed, **overrides)
+        return load_hub_repo(name_or_spec[len(HUB_PREFIX) :], seed=seed, **overrides)
     if _looks_like_path(name_or_spec):
         path = Path(name_or_spec)
         if path.is_dir():
@@ -130,7 +131,7 @@ def download(name: str, pretrained: bool | str = True) -> Path:
     from zoo.hub_load import fetch_tag
 
     if name.startswith(HUB_PREFIX):
-        repo_id, revision = split_revision(name[len(HUB_PREFIX):])
+        repo_id, revision = split_revision(name[len(HUB_PREFIX) :])
         settings = hub_settings()
         fetch_file(repo_id, "config.json", revision=revision, settings=settings, required=False)
         return fetch_file(repo_id, "model.safetensors", revision=revision, settings=settings)

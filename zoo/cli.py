@@ -88,8 +88,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  options: {json.dumps(info['options'])}")
     print("  stage  depth  width  group_width  bottleneck  stride")
     for i, s in enumerate(info["stages"]):
-        print(f"  {i:<5}  {s['depth']:<5}  {s['width']:<5}  {s['group_width']:<11}  "
-              f"{s['bottleneck_ratio']:<10g}  {s['stride']}")
+        print(
+            f"  {i:<5}  {s['depth']:<5}  {s['width']:<5}  {s['group_width']:<11}  "
+            f"{s['bottleneck_ratio']:<10g}  {s['stride']}"
+        )
     print(f"  params: {info['params']:,}   flops: {info['flops']:,}   acts: {info['acts']:,}")
     return 0
 
@@ -121,7 +123,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     mgr.tables()
     mgr.models()
     for info in mgr.infos.values():
-        dist = f"{info.distribution} {info.version or ''}".strip() if info.distribution else "(not installed: runtime or ZOO_PLUGINS)"
+        dist = (
+            f"{info.distribution} {info.version or ''}".strip()
+            if info.distribution
+            else "(not installed: runtime or ZOO_PLUGINS)"
+        )
         print(f"{info.name}  [{dist}]")
         for kind, names in sorted(info.contributes.items()):
             print(f"    {kind}: {', '.join(names)}")

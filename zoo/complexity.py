@@ -39,8 +39,19 @@ def spec_complexity(spec: ModelSpec, input_size: int | None = None, plugins: Any
     for stage in spec.stages:
         for i in range(stage.depth):
             stride = stage.stride if i == 0 else 1
-            cost = _step(block, plugins, "block", spec.block, cost, width, stage.width, stride,
-                         stage.group_width, stage.bottleneck_ratio, options)
+            cost = _step(
+                block,
+                plugins,
+                "block",
+                spec.block,
+                cost,
+                width,
+                stage.width,
+                stride,
+                stage.group_width,
+                stage.bottleneck_ratio,
+                options,
+            )
             width = stage.width
     cost = _step(head, plugins, "head", spec.head, cost, width, spec.num_classes, options)
     return cost.totals()

@@ -58,10 +58,22 @@ class Block(Component):
 
     kind: ClassVar[str] = "block"
     build_args: ClassVar[tuple[str, ...]] = (
-        "in_channels", "out_channels", "stride", "group_width", "bottleneck_ratio", "options", "rngs",
+        "in_channels",
+        "out_channels",
+        "stride",
+        "group_width",
+        "bottleneck_ratio",
+        "options",
+        "rngs",
     )
     complexity_args: ClassVar[tuple[str, ...]] = (
-        "cost", "in_channels", "out_channels", "stride", "group_width", "bottleneck_ratio", "options",
+        "cost",
+        "in_channels",
+        "out_channels",
+        "stride",
+        "group_width",
+        "bottleneck_ratio",
+        "options",
     )
 
 

@@ -29,15 +29,21 @@ class HubSettings:
     token: str | bool | None = None
 
 
-def hub_settings(endpoint: str | None = None, *, cache_dir: str | None = None, offline: bool | None = None,
-                 token: str | bool | None = None) -> HubSettings:
+def hub_settings(
+    endpoint: str | None = None,
+    *,
+    cache_dir: str | None = None,
+    offline: bool | None = None,
+    token: str | bool | None = None,
+) -> HubSettings:
     from huggingface_hub import constants
 
     env = os.environ
     endpoint = endpoint or env.get("HF_ENDPOINT") or constants.ENDPOINT
     if cache_dir is None:
         cache_dir = env.get("HF_HUB_CACHE") or (
-            os.path.join(env["HF_HOME"], "hub") if env.get("HF_HOME") else constants.HF_HUB_CACHE)
+            os.path.join(env["HF_HOME"], "hub") if env.get("HF_HOME") else constants.HF_HUB_CACHE
+        )
     if offline is None:
         offline = env.get("HF_HUB_OFFLINE", "").strip().lower() in TRUTHY or constants.HF_HUB_OFFLINE
     return HubSettings(endpoint.rstrip("/"), str(cache_dir), bool(offline), token)
@@ -70,33 +76,58 @@ def verify_sha256(path: Path, expected: str, *, what: str) -> None:
         )
 
 
-def fetch_file(repo_id: str, filename: str, *, revision: str | None = None, sha256: str | None = None,
-               settings: HubSettings | None = None, required: bool = True) -> Path | None:
+def fetch_file(
+    repo_id: str,
+    filename: str,
+    *,
+    revision: str | None = None,
+    sha256: str | None = None,
+    settings: HubSettings | None = None,
+    required: bool = True,
+) -> Path | None:
     """A file of a Hub repo at a revision, from the cache or downloaded into it, checked against sha256.
 
     With required=False a file the repo does not have gives None instead of an error.
     """
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
-        EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError,
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
     )
 
     s = settings or hub_settings()
     revision = revision or "main"
     what = f"{filename} of Hub repo {repo_id!r} at revision {revision!r} ({s.endpoint})"
     try:
-        path = Path(hf_hub_download(repo_id, filename, revision=revision, endpoint=s.endpoint, cache_dir=s.cache_dir,
-                                    local_files_only=s.offline, token=s.token))
+        path = Path(
+            hf_hub_download(
+                repo_id,
+                filename,
+                revision=revision,
+                endpoint=s.endpoint,
+                cache_dir=s.cache_dir,
+                local_files_only=s.offline,
+                token=s.token,
+            )
+        )
     except RepositoryNotFoundError:
-        raise HubError(f"Hub repo {repo_id!r} was not found at {s.endpoint}: check the name, or log in "
-                       "(HF_TOKEN / `hf auth login`) if it is private") from None
+        raise HubError(
+            f"Hub repo {repo_id!r} was not found at {s.endpoint}: check the name, or log in "
+            "(HF_TOKEN / `hf auth login`) if it is private"
+        ) from None
     except RevisionNotFoundError:
-        raise HubError(f"revision {revision!r} of Hub repo {repo_id!r} was not found; pin an existing branch, "
-                       "tag or commit") from None
+        raise HubError(
+            f"revision {revision!r} of Hub repo {repo_id!r} was not found; pin an existing branch, tag or commit"
+        ) from None
     except LocalEntryNotFoundError:
         if not s.offline:
-            raise HubError(f"cannot reach {s.endpoint} to fetch {what}, and it is not in the cache "
-                           f"{s.cache_dir}; check the connection or HF_ENDPOINT") from None
+            raise HubError(
+                f"cannot reach {s.endpoint} to fetch {what}, and it is not in the cache "
+                f"{s.cache_dir}; check the connection or HF_ENDPOINT"
+            ) from None
         if not required and _cached_elsewhere(repo_id, s):
             return None
         raise OfflineCacheError(
@@ -107,8 +138,10 @@ def fetch_file(repo_id: str, filename: str, *, revision: str | None = None, sha2
     except EntryNotFoundError:
         if not required:
             return None
-        raise HubError(f"Hub repo {repo_id!r} has no file {filename!r} at revision {revision!r}; "
-                       "check the filename, or push the weights there first") from None
+        raise HubError(
+            f"Hub repo {repo_id!r} has no file {filename!r} at revision {revision!r}; "
+            "check the filename, or push the weights there first"
+        ) from None
     except HfHubHTTPError as err:
         raise HubError(f"the Hub refused {what}: {str(err).splitlines()[0]}") from None
     except OSError as err:
@@ -125,9 +158,18 @@ def _cached_elsewhere(repo_id: str, s: HubSettings) -> bool:
 
 
 # -- push ------------------------------------------------------------------------------------
-def push_folder(folder: str | os.PathLike, repo_id: str, *, commit_message: str = "Upload anynet-zoo model",
-                private: bool | None = None, revision: str | None = None, metrics: Mapping[str, float] | None = None,
-                dataset: str | None = None, endpoint: str | None = None, token: str | None = None) -> str:
+def push_folder(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    commit_message: str = "Upload anynet-zoo model",
+    private: bool | None = None,
+    revision: str | None = None,
+    metrics: Mapping[str, float] | None = None,
+    dataset: str | None = None,
+    endpoint: str | None = None,
+    token: str | None = None,
+) -> str:
     """Push a save_pretrained folder (model.safetensors, config.json, and a README.md model card, written
     from config.json unless the folder has one) to `repo_id` in one commit; returns the commit id."""
     from huggingface_hub import CommitOperationAdd, HfApi
@@ -147,8 +189,11 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, commit_message: str 
     read_config(folder)  # refuse to publish a folder the zoo could not load back
     read_header(folder / WEIGHTS_NAME)
     card = folder / "README.md"
-    card_bytes = card.read_bytes() if card.is_file() else \
-        render_model_card(folder, repo_id=repo_id, metrics=metrics, dataset=dataset).encode()
+    card_bytes = (
+        card.read_bytes()
+        if card.is_file()
+        else render_model_card(folder, repo_id=repo_id, metrics=metrics, dataset=dataset).encode()
+    )
     ops = [
         CommitOperationAdd(path_in_repo=WEIGHTS_NAME, path_or_fileobj=str(folder / WEIGHTS_NAME)),
         CommitOperationAdd(path_in_repo=CONFIG_NAME, path_or_fileobj=str(folder / CONFIG_NAME)),
@@ -161,17 +206,30 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, commit_message: str 
             api.create_branch(repo_id, branch=revision, exist_ok=True)
         info = api.create_commit(repo_id, ops, commit_message=commit_message, revision=revision)
     except HfHubHTTPError as err:
-        raise HubError(f"pushing to Hub repo {repo_id!r} at {s.endpoint} failed: {str(err).splitlines()[0]}. "
-                       "Check the repo name and that your token (HF_TOKEN) may write there") from None
+        raise HubError(
+            f"pushing to Hub repo {repo_id!r} at {s.endpoint} failed: {str(err).splitlines()[0]}. "
+            "Check the repo name and that your token (HF_TOKEN) may write there"
+        ) from None
     except (OSError, ValueError) as err:
         raise HubError(f"pushing to Hub repo {repo_id!r} at {s.endpoint} failed: {type(err).__name__}: {err}") from None
     return info.oid
 
 
-def push_to_hub(model: Any, repo_id: str, *, commit_message: str = "Upload anynet-zoo model", private: bool | None = None,
-                revision: str | None = None, metrics: Mapping[str, float] | None = None, dataset: str | None = None,
-                preprocessing: Any = None, labels: Sequence[str] | None = None, architecture: str | None = None,
-                endpoint: str | None = None, token: str | None = None) -> str:
+def push_to_hub(
+    model: Any,
+    repo_id: str,
+    *,
+    commit_message: str = "Upload anynet-zoo model",
+    private: bool | None = None,
+    revision: str | None = None,
+    metrics: Mapping[str, float] | None = None,
+    dataset: str | None = None,
+    preprocessing: Any = None,
+    labels: Sequence[str] | None = None,
+    architecture: str | None = None,
+    endpoint: str | None = None,
+    token: str | None = None,
+) -> str:
     """Push model.safetensors, config.json and a README.md model card in one commit; returns the commit id.
 
     Either all three files land or none: they travel in a single Hub commit.
@@ -180,5 +238,14 @@ def push_to_hub(model: Any, repo_id: str, *, commit_message: str = "Upload anyne
 
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
         save_pretrained(model, tmp, preprocessing=preprocessing, labels=labels, architecture=architecture)
-        return push_folder(tmp, repo_id, commit_message=commit_message, private=private, revision=revision,
-                           metrics=metrics, dataset=dataset, endpoint=endpoint, token=token)
+        return push_folder(
+            tmp,
+            repo_id,
+            commit_message=commit_message,
+            private=private,
+            revision=revision,
+            metrics=metrics,
+            dataset=dataset,
+            endpoint=endpoint,
+            token=token,
+        )

@@ -24,8 +24,9 @@ def card_metadata(*, metrics: Mapping[str, float] | None, dataset: str | None, l
     return meta
 
 
-def render_model_card(folder: str | os.PathLike, *, repo_id: str, metrics: Mapping[str, float] | None = None,
-                      dataset: str | None = None) -> str:
+def render_model_card(
+    folder: str | os.PathLike, *, repo_id: str, metrics: Mapping[str, float] | None = None, dataset: str | None = None
+) -> str:
     """The model card for a folder written by save_pretrained."""
     from zoo.complexity import spec_complexity
 
@@ -34,25 +35,44 @@ def render_model_card(folder: str | os.PathLike, *, repo_id: str, metrics: Mappi
     cost = spec_complexity(spec)
     front = yaml.safe_dump(card_metadata(metrics=metrics, dataset=dataset), sort_keys=False).strip()
     lines = [
-        "---", front, "---", "",
-        f"# {repo_id.split('/')[-1]}", "",
+        "---",
+        front,
+        "---",
+        "",
+        f"# {repo_id.split('/')[-1]}",
+        "",
         f"An AnyNet ({spec.block} blocks, {spec.stem} stem, {spec.head} head) for {spec.num_classes} classes"
-        + (f", trained on {dataset}" if dataset else "") + ", published with anynet-zoo (JAX / Flax NNX).", "",
-        "## Architecture", "",
+        + (f", trained on {dataset}" if dataset else "")
+        + ", published with anynet-zoo (JAX / Flax NNX).",
+        "",
+        "## Architecture",
+        "",
         "| stage | depth | width | group width | bottleneck ratio | stride |",
         "|---|---|---|---|---|---|",
     ]
     for i, s in enumerate(spec.stages):
         lines.append(f"| {i} | {s.depth} | {s.width} | {s.group_width} | {s.bottleneck_ratio:g} | {s.stride} |")
     lines += [
-        "", f"Input {pre.input_size}x{pre.input_size}x{spec.in_channels} (NHWC, channel order {pre.channel_order}), "
-        f"stem width {spec.stem_width}.", "",
-        "## Complexity", "",
-        f"- parameters: {cost['params']:,}", f"- FLOPs: {cost['flops']:,}", f"- activations: {cost['acts']:,}", "",
-        "## How to load", "",
-        "```python", "import zoo", f'model = zoo.load("hf-hub:{repo_id}")', "```", "",
+        "",
+        f"Input {pre.input_size}x{pre.input_size}x{spec.in_channels} (NHWC, channel order {pre.channel_order}), "
+        f"stem width {spec.stem_width}.",
+        "",
+        "## Complexity",
+        "",
+        f"- parameters: {cost['params']:,}",
+        f"- FLOPs: {cost['flops']:,}",
+        f"- activations: {cost['acts']:,}",
+        "",
+        "## How to load",
+        "",
+        "```python",
+        "import zoo",
+        f'model = zoo.load("hf-hub:{repo_id}")',
+        "```",
+        "",
         f"Inputs: floats in [0, 1], resized ({pre.interpolation}) and center-cropped (crop_pct {pre.crop_pct:g}) "
-        f"to {pre.input_size}, normalised with mean {list(pre.mean)} and std {list(pre.std)}.", "",
+        f"to {pre.input_size}, normalised with mean {list(pre.mean)} and std {list(pre.std)}.",
+        "",
     ]
     if metrics:
         lines += ["## Training metrics", "", "| metric | value |", "|---|---|"]

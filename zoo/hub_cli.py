@@ -26,14 +26,23 @@ def cmd_download(args: argparse.Namespace) -> int:
 def cmd_push(args: argparse.Namespace) -> int:
     from zoo.hub import push_folder
 
-    commit = push_folder(args.dir, args.repo_id, commit_message=args.message, private=args.private or None,
-                         revision=args.revision, metrics=dict(args.metric) or None, dataset=args.dataset)
+    commit = push_folder(
+        args.dir,
+        args.repo_id,
+        commit_message=args.message,
+        private=args.private or None,
+        revision=args.revision,
+        metrics=dict(args.metric) or None,
+        dataset=args.dataset,
+    )
     print(f"pushed {args.dir} to {args.repo_id} (commit {commit})")
     return 0
 
 
 def add_hub_commands(sub) -> None:
-    p = sub.add_parser("download", help="fetch pretrained weights into the Hub cache (NAME[.TAG] or hf-hub:org/repo@rev)")
+    p = sub.add_parser(
+        "download", help="fetch pretrained weights into the Hub cache (NAME[.TAG] or hf-hub:org/repo@rev)"
+    )
     p.add_argument("name", help="regnetx_032, regnetx_032.pycls_in1k, or hf-hub:org/repo[@revision]")
     p.add_argument("--tag", default=None, help="pretrained tag (default: the model's default tag)")
     p.set_defaults(func=cmd_download)

@@ -27,8 +27,9 @@ def fetch_tag(tag: PretrainedTag) -> Path:
 def load_tag(tag: PretrainedTag, spec: ModelSpec, *, seed: int = 0, **overrides: Any) -> AnyNet:
     weights = fetch_tag(tag)
     where = f"{tag.name} (Hub repo {tag.repo_id} at {tag.revision}, {tag.filename})"
-    return build_pretrained(weights, spec=spec, layout=tag.layout, source_sha256=tag.sha256, seed=seed,
-                            where=where, **overrides)
+    return build_pretrained(
+        weights, spec=spec, layout=tag.layout, source_sha256=tag.sha256, seed=seed, where=where, **overrides
+    )
 
 
 def _snapshot_commit(path: Path) -> str | None:

@@ -20,8 +20,21 @@ DEFAULT_NAMESPACE = "anynet-zoo"
 NAMESPACE_ENV = "ZOO_HUB_NAMESPACE"
 LAYOUTS = ("zoo", "timm", "transformers")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
-TAG_FIELDS = {"hub_id", "revision", "filename", "sha256", "layout", "default", "mean", "std", "interpolation",
-              "crop_pct", "metrics", "description", "license"}
+TAG_FIELDS = {
+    "hub_id",
+    "revision",
+    "filename",
+    "sha256",
+    "layout",
+    "default",
+    "mean",
+    "std",
+    "interpolation",
+    "crop_pct",
+    "metrics",
+    "description",
+    "license",
+}
 
 
 def hub_namespace() -> str:
@@ -85,7 +98,9 @@ def parse_tags(model: str, table: Any, where: str) -> dict[str, PretrainedTag]:
         tags[tag] = PretrainedTag(model=model, tag=tag, **data)
     defaults = [t for t in tags.values() if t.default]
     if len(defaults) > 1:
-        raise RegistryError(f"{where}: model {model!r} marks several default tags {[t.tag for t in defaults]}; keep one")
+        raise RegistryError(
+            f"{where}: model {model!r} marks several default tags {[t.tag for t in defaults]}; keep one"
+        )
     return tags
 
 
@@ -102,9 +117,12 @@ def pick_tag(model: str, tags: Mapping[str, PretrainedTag], tag: str | None) -> 
             return marked[0]
         if len(tags) == 1:
             return next(iter(tags.values()))
-        raise PretrainedError(f"model {model!r} has several pretrained tags {sorted(tags)} and no default; pick one "
-                              f"with pretrained='TAG' or the name '{model}.TAG'")
+        raise PretrainedError(
+            f"model {model!r} has several pretrained tags {sorted(tags)} and no default; pick one "
+            f"with pretrained='TAG' or the name '{model}.TAG'"
+        )
     if tag not in tags:
-        raise PretrainedError(f"model {model!r} has no pretrained tag {tag!r}.{did_you_mean(tag, tags)} "
-                              f"Its tags: {sorted(tags)}")
+        raise PretrainedError(
+            f"model {model!r} has no pretrained tag {tag!r}.{did_you_mean(tag, tags)} Its tags: {sorted(tags)}"
+        )
     return tags[tag]

@@ -183,7 +183,9 @@ def registry(plugins: Any = None) -> Registry:
     return Registry(entries)
 
 
-def _entry(name: str, table: Mapping[str, Any], source: str, defaults: Mapping[str, Any], plugin: str | None = None) -> Entry:
+def _entry(
+    name: str, table: Mapping[str, Any], source: str, defaults: Mapping[str, Any], plugin: str | None = None
+) -> Entry:
     return Entry(
         name=name,
         source=source,

@@ -243,4 +243,3 @@ class ModelSpec:
         except tomllib.TOMLDecodeError as err:
             raise SpecError(f"{where}: not valid TOML ({err})") from None
         return cls.from_dict(data, where=where)
-

@@ -43,7 +43,9 @@ def layer_shapes(model_or_name, input_shape: tuple[int, ...]) -> list[tuple[str,
 
 def layer_summary(model_or_name, input_shape: tuple[int, ...]) -> str:
     """One line per top-level layer with its output shape; returned and printed."""
-    lines = [f"{name:<10} {cls:<16} output shape: {shape}" for name, cls, shape in layer_shapes(model_or_name, input_shape)]
+    lines = [
+        f"{name:<10} {cls:<16} output shape: {shape}" for name, cls, shape in layer_shapes(model_or_name, input_shape)
+    ]
     text = "\n".join(lines)
     print(text)
     return text

@@ -30,12 +30,33 @@ FORMAT_VERSION = "1"
 WEIGHTS_NAME = "model.safetensors"
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
 NUMPY_DTYPES = {
-    "F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
-    "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?",
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U64": "<u8",
+    "U32": "<u4",
+    "U16": "<u2",
+    "U8": "u1",
+    "BOOL": "?",
 }
 DTYPE_BYTES = {
-    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-    "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U64": 8,
+    "U32": 4,
+    "U16": 2,
+    "U8": 1,
+    "BOOL": 1,
 }
 _LISTED = 12  # how many keys an error message lists before saying "and N more"
 
@@ -160,24 +181,32 @@ def _read_table(path: str | os.PathLike) -> tuple[dict[str, dict[str, Any]], dic
         with open(path, "rb") as f:
             prefix = f.read(8)
             if len(prefix) < 8:
-                raise WeightsFormatError(f"{where} is truncated: {size} bytes, shorter than a safetensors header. "
-                                         "Delete it and download or save it again.")
+                raise WeightsFormatError(
+                    f"{where} is truncated: {size} bytes, shorter than a safetensors header. "
+                    "Delete it and download or save it again."
+                )
             n = int.from_bytes(prefix, "little")
             if n > MAX_HEADER_BYTES or n > size - 8:
-                raise WeightsFormatError(f"{where} is truncated or not safetensors: its header claims {n} bytes but "
-                                         f"the file has {size - 8}. Delete it and download or save it again.")
+                raise WeightsFormatError(
+                    f"{where} is truncated or not safetensors: its header claims {n} bytes but "
+                    f"the file has {size - 8}. Delete it and download or save it again."
+                )
             raw = f.read(n)
     except OSError as err:
         raise WeightsFormatError(f"cannot read {where}: {err.strerror or err}") from None
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise WeightsFormatError(f"{where} has a malformed header ({type(err).__name__}); it is not a valid "
-                                 "safetensors file. Delete it and download or save it again.") from None
+        raise WeightsFormatError(
+            f"{where} has a malformed header ({type(err).__name__}); it is not a valid "
+            "safetensors file. Delete it and download or save it again."
+        ) from None
     if not isinstance(header, dict):
         raise WeightsFormatError(f"{where}: the header must be a JSON object, got {type(header).__name__}")
     metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
         raise WeightsFormatError(f"{where}: __metadata__ must map strings to strings")
     _check_tensor_table(header, size - 8 - n, where)
     return header, metadata, 8 + n
@@ -194,21 +223,33 @@ def _check_tensor_table(header: dict[str, Any], data_bytes: int, where: str) -> 
             raise WeightsFormatError(f"{at} has unknown dtype {dtype!r}; known: {sorted(DTYPE_BYTES)}")
         if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
             raise WeightsFormatError(f"{at} has a malformed shape {shape!r}")
-        if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets)
-                or not 0 <= offsets[0] <= offsets[1] <= data_bytes):
-            raise WeightsFormatError(f"{at} has data_offsets {offsets!r} outside the file's {data_bytes} data "
-                                     "bytes: the file is truncated or corrupt. Delete it and fetch it again.")
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(type(o) is int for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= data_bytes
+        ):
+            raise WeightsFormatError(
+                f"{at} has data_offsets {offsets!r} outside the file's {data_bytes} data "
+                "bytes: the file is truncated or corrupt. Delete it and fetch it again."
+            )
         if offsets[1] - offsets[0] != math.prod(shape) * DTYPE_BYTES[dtype]:
-            raise WeightsFormatError(f"{at}: shape {shape} of {dtype} does not match its {offsets[1] - offsets[0]} bytes")
+            raise WeightsFormatError(
+                f"{at}: shape {shape} of {dtype} does not match its {offsets[1] - offsets[0]} bytes"
+            )
         spans.append(tuple(offsets))
     spans.sort()
     end = 0
     for begin, stop in spans:
         if begin != end:
-            raise WeightsFormatError(f"{where}: tensor data overlaps or leaves gaps at byte {begin}; the file is corrupt")
+            raise WeightsFormatError(
+                f"{where}: tensor data overlaps or leaves gaps at byte {begin}; the file is corrupt"
+            )
         end = stop
     if end != data_bytes:
-        raise WeightsFormatError(f"{where}: {data_bytes - end} trailing bytes after the last tensor; the file is corrupt")
+        raise WeightsFormatError(
+            f"{where}: {data_bytes - end} trailing bytes after the last tensor; the file is corrupt"
+        )
 
 
 def numpy_dtype(code: str) -> np.dtype:
@@ -233,7 +274,7 @@ def read_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
     arrays = {}
     for key, info in header.items():
         begin, end = info["data_offsets"]
-        raw = mapped[data_start + begin:data_start + end]
+        raw = mapped[data_start + begin : data_start + end]
         arrays[key] = raw.view(numpy_dtype(info["dtype"])).reshape(info["shape"])
     return arrays, metadata
 
@@ -244,8 +285,9 @@ def spec_from_metadata(metadata: Mapping[str, str], where: str) -> ModelSpec | N
         return None
     version = metadata.get("format_version", "")
     if version != FORMAT_VERSION:
-        raise WeightsFormatError(f"{where} has zoo format version {version!r}; this zoo reads version "
-                                 f"{FORMAT_VERSION}. Upgrade anynet-zoo.")
+        raise WeightsFormatError(
+            f"{where} has zoo format version {version!r}; this zoo reads version {FORMAT_VERSION}. Upgrade anynet-zoo."
+        )
     try:
         return ModelSpec.from_json(metadata["spec"], where=f"{where} metadata 'spec'")
     except SpecError as err:

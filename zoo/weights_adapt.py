@@ -34,8 +34,9 @@ def adapt_input_kernel(kernel: np.ndarray, in_channels: int) -> np.ndarray:
     return (tiled * (source / in_channels)).astype(kernel.dtype)
 
 
-def adapt_arrays(arrays: Mapping[str, np.ndarray], model: nnx.Module, *, where: str,
-                 reinit_head: bool, adapt_stem: bool) -> dict[str, np.ndarray]:
+def adapt_arrays(
+    arrays: Mapping[str, np.ndarray], model: nnx.Module, *, where: str, reinit_head: bool, adapt_stem: bool
+) -> dict[str, np.ndarray]:
     """`arrays` with the head and/or stem made to fit `model`; every other key is left as it is."""
     current = state_arrays(model)
     out = dict(arrays)
@@ -47,17 +48,22 @@ def adapt_arrays(arrays: Mapping[str, np.ndarray], model: nnx.Module, *, where: 
         warnings.warn(
             f"weights from {where}: the head was trained for a different number of classes "
             f"({HEAD_PREFIX}* {list(before)} vs the model's); it is freshly initialised, train it before use",
-            PretrainedAdaptationWarning, stacklevel=3,
+            PretrainedAdaptationWarning,
+            stacklevel=3,
         )
     for key, value in current.items():
         if not adapt_stem or not key.startswith(STEM_PREFIX) or key not in out:
             continue
         theirs = out[key]
-        if theirs.ndim == 4 and theirs.shape != value.shape and \
-                (theirs.shape[:2], theirs.shape[3]) == (value.shape[:2], value.shape[3]):
+        if (
+            theirs.ndim == 4
+            and theirs.shape != value.shape
+            and (theirs.shape[:2], theirs.shape[3]) == (value.shape[:2], value.shape[3])
+        ):
             out[key] = adapt_input_kernel(theirs, value.shape[2])
             warnings.warn(
                 f"weights from {where}: {key} adapted from {theirs.shape[2]} to {value.shape[2]} input channels",
-                PretrainedAdaptationWarning, stacklevel=3,
+                PretrainedAdaptationWarning,
+                stacklevel=3,
             )
     return out

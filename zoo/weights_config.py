@@ -43,8 +43,12 @@ class Preprocessing:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "input_size": self.input_size, "mean": list(self.mean), "std": list(self.std),
-            "channel_order": self.channel_order, "layout": "NHWC", "interpolation": self.interpolation,
+            "input_size": self.input_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "channel_order": self.channel_order,
+            "layout": "NHWC",
+            "interpolation": self.interpolation,
             "crop_pct": self.crop_pct,
         }
 
@@ -62,8 +66,9 @@ class Preprocessing:
                 crop_pct=float(data.get("crop_pct", 1.0)),
             )
         except (KeyError, TypeError, ValueError) as err:
-            raise WeightsFormatError(f"{where}: malformed 'preprocessing' ({type(err).__name__}: {err}); "
-                                     "it needs input_size, mean and std") from None
+            raise WeightsFormatError(
+                f"{where}: malformed 'preprocessing' ({type(err).__name__}: {err}); it needs input_size, mean and std"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -89,13 +94,20 @@ class PretrainedConfig:
         }
 
 
-def make_config(spec: ModelSpec, *, preprocessing: Preprocessing | None = None,
-                labels: Sequence[str] | None = None, architecture: str | None = None) -> PretrainedConfig:
+def make_config(
+    spec: ModelSpec,
+    *,
+    preprocessing: Preprocessing | None = None,
+    labels: Sequence[str] | None = None,
+    architecture: str | None = None,
+) -> PretrainedConfig:
     if labels is not None:
         labels = tuple(str(x) for x in labels)
         if len(labels) != spec.num_classes:
-            raise SpecError(f"{len(labels)} class labels given for a model with {spec.num_classes} classes; "
-                            "give one label per class")
+            raise SpecError(
+                f"{len(labels)} class labels given for a model with {spec.num_classes} classes; "
+                "give one label per class"
+            )
     return PretrainedConfig(spec, preprocessing or Preprocessing.default_for(spec), labels, architecture)
 
 
@@ -127,8 +139,9 @@ def config_from_dict(data: Mapping[str, Any], where: str) -> PretrainedConfig:
         raise WeightsFormatError(f"{where} is not an anynet-zoo config.json (no library_name 'anynet-zoo' and spec)")
     version = str(data.get("format_version", ""))
     if version != FORMAT_VERSION:
-        raise WeightsFormatError(f"{where} has format_version {version!r}; this zoo reads {FORMAT_VERSION}. "
-                                 "Upgrade anynet-zoo.")
+        raise WeightsFormatError(
+            f"{where} has format_version {version!r}; this zoo reads {FORMAT_VERSION}. Upgrade anynet-zoo."
+        )
     try:
         spec = ModelSpec.from_dict(data["spec"], where=f"{where} 'spec'")
     except SpecError as err:

@@ -21,14 +21,27 @@ from zoo.errors import WeightsFormatError
 from zoo.nn.anynet import AnyNet
 from zoo.spec import ModelSpec
 from zoo.weights import (
-    WEIGHTS_NAME, apply_arrays, read_arrays, read_header, save_arrays, save_weights, spec_from_metadata, spec_metadata,
+    WEIGHTS_NAME,
+    apply_arrays,
+    read_arrays,
+    read_header,
+    save_arrays,
+    save_weights,
+    spec_from_metadata,
+    spec_metadata,
 )
 from zoo.weights_adapt import adapt_arrays
 from zoo.weights_config import CONFIG_NAME, Preprocessing, make_config, read_json, write_config
 
 
-def save_pretrained(model: AnyNet, directory: str | os.PathLike, *, preprocessing: Preprocessing | None = None,
-                    labels: Sequence[str] | None = None, architecture: str | None = None) -> Path:
+def save_pretrained(
+    model: AnyNet,
+    directory: str | os.PathLike,
+    *,
+    preprocessing: Preprocessing | None = None,
+    labels: Sequence[str] | None = None,
+    architecture: str | None = None,
+) -> Path:
     """Write model.safetensors and config.json into `directory` (each atomically); returns the folder."""
     directory = Path(directory)
     config = make_config(model.spec, preprocessing=preprocessing, labels=labels, architecture=architecture)
@@ -46,8 +59,9 @@ def _hub_blob_sha256(path: Path) -> str | None:
     return None
 
 
-def _converted_arrays(path: Path, layout: str, spec: ModelSpec | None, source_sha256: str | None,
-                      where: str) -> dict[str, np.ndarray]:
+def _converted_arrays(
+    path: Path, layout: str, spec: ModelSpec | None, source_sha256: str | None, where: str
+) -> dict[str, np.ndarray]:
     sha = source_sha256 or _hub_blob_sha256(path) or file_sha256(path)
     cached = converted_path(layout, sha)
     if cached.is_file():
@@ -64,9 +78,17 @@ def _converted_arrays(path: Path, layout: str, spec: ModelSpec | None, source_sh
     return arrays
 
 
-def build_pretrained(weights: str | os.PathLike, *, spec: ModelSpec | None = None, layout: str | None = None,
-                     config: Mapping[str, Any] | None = None, source_sha256: str | None = None,
-                     seed: int = 0, where: str | None = None, **overrides: Any) -> AnyNet:
+def build_pretrained(
+    weights: str | os.PathLike,
+    *,
+    spec: ModelSpec | None = None,
+    layout: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    source_sha256: str | None = None,
+    seed: int = 0,
+    where: str | None = None,
+    **overrides: Any,
+) -> AnyNet:
     """A model filled with the weights in `weights` (any known layout); overrides change spec fields.
 
     The spec comes from `spec`, else from the file's metadata. A changed num_classes gets a
@@ -89,8 +111,13 @@ def build_pretrained(weights: str | os.PathLike, *, spec: ModelSpec | None = Non
     target = source.replace(**overrides) if overrides else source
     if target.num_classes != source.num_classes or target.in_channels != source.in_channels:
         model = AnyNet(target, rngs=nnx.Rngs(seed))  # the new head needs real initial values
-        arrays = adapt_arrays(arrays, model, where=where, reinit_head=target.num_classes != source.num_classes,
-                              adapt_stem=target.in_channels != source.in_channels)
+        arrays = adapt_arrays(
+            arrays,
+            model,
+            where=where,
+            reinit_head=target.num_classes != source.num_classes,
+            adapt_stem=target.in_channels != source.in_channels,
+        )
     else:
         # Every value comes from the file: build the model abstractly, skipping random init (8x faster).
         model = nnx.eval_shape(lambda: AnyNet(target, rngs=nnx.Rngs(seed)))

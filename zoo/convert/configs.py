@@ -21,8 +21,9 @@ def _registry_spec(name: str) -> ModelSpec:
     return get_spec(name)
 
 
-def spec_from_config(config: Mapping[str, Any] | None, where: str,
-                     spec_for_name: Callable[[str], ModelSpec] = _registry_spec) -> tuple[ModelSpec | None, str | None]:
+def spec_from_config(
+    config: Mapping[str, Any] | None, where: str, spec_for_name: Callable[[str], ModelSpec] = _registry_spec
+) -> tuple[ModelSpec | None, str | None]:
     """(spec, layout) from a config.json object; (None, None) when there is no config."""
     from zoo.weights_config import config_from_dict
 
@@ -39,5 +40,6 @@ def spec_from_config(config: Mapping[str, Any] | None, where: str,
         if isinstance(num_classes, int) and num_classes > 0 and num_classes != spec.num_classes:
             spec = spec.replace(num_classes=num_classes)
         return spec, layout
-    raise WeightsFormatError(f"{where}: config.json is not one the zoo recognises (anynet-zoo, timm or "
-                             "transformers RegNet)")
+    raise WeightsFormatError(
+        f"{where}: config.json is not one the zoo recognises (anynet-zoo, timm or transformers RegNet)"
+    )

@@ -42,7 +42,9 @@ def timm_to_zoo(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
                 put_bn(out, f"{ours}.proj_bn", rest, f"{theirs}.downsample.bn")
         put_linear(out, "head.fc", rest, "head.fc")
     except KeyError as err:
-        raise WeightsFormatError(f"timm RegNet weights lack tensor {err}; the file is incomplete or not a timm RegNet") from None
+        raise WeightsFormatError(
+            f"timm RegNet weights lack tensor {err}; the file is incomplete or not a timm RegNet"
+        ) from None
     if rest:
         raise WeightsFormatError(
             f"timm RegNet weights hold tensors this converter does not know: {sorted(rest)[:8]}; "

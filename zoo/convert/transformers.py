@@ -41,18 +41,24 @@ def spec_from_transformers_config(config: Mapping[str, Any], where: str = "confi
         num_classes = len(labels) if labels else int(config.get("num_labels", 1000))
         y_block = config.get("layer_type", "y") == "y"
         stages = [
-            StageSpec(depth=d, width=w, group_width=min(group, w), bottleneck_ratio=1.0,
-                      stride=first_stride if i == 0 else 2)
+            StageSpec(
+                depth=d, width=w, group_width=min(group, w), bottleneck_ratio=1.0, stride=first_stride if i == 0 else 2
+            )
             for i, (d, w) in enumerate(zip(depths, widths, strict=True))
         ]
         return ModelSpec(
-            stages=tuple(stages), stem_width=int(config.get("embedding_size", 32)),
-            block="se_resnext" if y_block else "resnext", num_classes=num_classes,
-            in_channels=int(config.get("num_channels", 3)), input_size=224,
+            stages=tuple(stages),
+            stem_width=int(config.get("embedding_size", 32)),
+            block="se_resnext" if y_block else "resnext",
+            num_classes=num_classes,
+            in_channels=int(config.get("num_channels", 3)),
+            input_size=224,
             options={"se_ratio": 0.25} if y_block else {},
         )
     except (KeyError, TypeError, ValueError, SpecError) as err:
-        raise WeightsFormatError(f"{where} is not a usable transformers RegNet config: {type(err).__name__}: {err}") from None
+        raise WeightsFormatError(
+            f"{where} is not a usable transformers RegNet config: {type(err).__name__}: {err}"
+        ) from None
 
 
 def labels_from_transformers_config(config: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -92,5 +98,7 @@ def transformers_to_zoo(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarra
             "without a classification head (use a RegNetForImageClassification checkpoint)"
         ) from None
     if rest:
-        raise WeightsFormatError(f"transformers RegNet weights hold tensors this converter does not know: {sorted(rest)[:8]}")
+        raise WeightsFormatError(
+            f"transformers RegNet weights hold tensors this converter does not know: {sorted(rest)[:8]}"
+        )
     return out

@@ -4,5 +4,14 @@ from zoo.data.pipeline import Batch, Pipeline, iterate_batches, normalization_fo
 from zoo.data.sources import ZOO_DATASETS, ImageSplit, open_split
 from zoo.data.transforms import Normalization
 
-__all__ = ["Batch", "ImageSplit", "Normalization", "Pipeline", "ZOO_DATASETS", "iterate_batches",
-           "normalization_for", "open_split", "steps_per_epoch"]
+__all__ = [
+    "Batch",
+    "ImageSplit",
+    "Normalization",
+    "Pipeline",
+    "ZOO_DATASETS",
+    "iterate_batches",
+    "normalization_for",
+    "open_split",
+    "steps_per_epoch",
+]

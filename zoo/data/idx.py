@@ -37,11 +37,13 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise DatasetError(f"{path}: not an IDX file (bad magic number); delete it so it is fetched again")
     dtype, ndim = np.dtype(_IDX_DTYPES[data[2]]).newbyteorder(">"), data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    body = data[4 + 4 * ndim:]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    body = data[4 + 4 * ndim :]
     if len(body) != int(np.prod(shape)) * dtype.itemsize:
-        raise DatasetError(f"{path}: IDX header says shape {shape} but the file holds {len(body)} bytes; "
-                           "the file is truncated: delete it so it is fetched again")
+        raise DatasetError(
+            f"{path}: IDX header says shape {shape} but the file holds {len(body)} bytes; "
+            "the file is truncated: delete it so it is fetched again"
+        )
     return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -57,22 +59,30 @@ class IdxImages(tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     BUILDER_CONFIGS = [
-        IdxConfig(name="mnist", description="MNIST handwritten digits",
-                  url="https://storage.googleapis.com/cvdf-datasets/mnist/"),
-        IdxConfig(name="fashion_mnist", description="Zalando's Fashion-MNIST", flip=True,
-                  url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/"),
-        IdxConfig(name="kmnist", description="Kuzushiji-MNIST",
-                  url="http://codh.rois.ac.jp/kmnist/dataset/kmnist/"),
+        IdxConfig(
+            name="mnist",
+            description="MNIST handwritten digits",
+            url="https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ),
+        IdxConfig(
+            name="fashion_mnist",
+            description="Zalando's Fashion-MNIST",
+            flip=True,
+            url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+        ),
+        IdxConfig(name="kmnist", description="Kuzushiji-MNIST", url="http://codh.rois.ac.jp/kmnist/dataset/kmnist/"),
     ]
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,
             description=f"{self.builder_config.description} (IDX files, prepared without TensorFlow)",
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Tensor(shape=(28, 28, 1), dtype=np.uint8),
-                "label": tfds.features.ClassLabel(num_classes=self.builder_config.num_classes),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Tensor(shape=(28, 28, 1), dtype=np.uint8),
+                    "label": tfds.features.ClassLabel(num_classes=self.builder_config.num_classes),
+                }
+            ),
             supervised_keys=("image", "label"),
         )
 
@@ -100,8 +110,10 @@ class IdxImages(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, images_path, labels_path):
         images, labels = read_idx(images_path), read_idx(labels_path)
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DatasetError(f"{images_path} and {labels_path}: expected N images of HxW and N labels, "
-                               f"got shapes {images.shape} and {labels.shape}")
+            raise DatasetError(
+                f"{images_path} and {labels_path}: expected N images of HxW and N labels, "
+                f"got shapes {images.shape} and {labels.shape}"
+            )
         if images.shape[1:] != (28, 28):
             raise DatasetError(f"{images_path}: expected 28x28 images, got {images.shape[1:]}")
         for i, (image, label) in enumerate(zip(images, labels)):

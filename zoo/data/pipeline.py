@@ -66,8 +66,10 @@ def steps_per_epoch(num_examples: int, batch_size: int, *, train: bool) -> int:
     """Training drops the remainder (reshuffled each epoch); evaluation pads it."""
     if train:
         if num_examples < batch_size:
-            raise TrainConfigError(f"batch size {batch_size} is larger than the {num_examples} training examples; "
-                                   f"use --batch-size {max(1, num_examples // 2)} or smaller")
+            raise TrainConfigError(
+                f"batch size {batch_size} is larger than the {num_examples} training examples; "
+                f"use --batch-size {max(1, num_examples // 2)} or smaller"
+            )
         return num_examples // batch_size
     return -(-num_examples // batch_size)
 
@@ -100,10 +102,10 @@ def iterate_batches(
 
     def produce() -> Iterator[Batch]:
         for b in range(start, num):
-            idx = order[b * batch_size:(b + 1) * batch_size]
+            idx = order[b * batch_size : (b + 1) * batch_size]
             weights = np.ones(batch_size, np.float32)
             if len(idx) < batch_size:
-                weights[len(idx):] = 0.0
+                weights[len(idx) :] = 0.0
                 idx = np.concatenate([idx, np.zeros(batch_size - len(idx), idx.dtype)])
             # Drawn for the whole global batch, then sliced: the same batch for any process count.
             augmentation = pipeline.draw(np.random.default_rng([seed, epoch, b, 1]), batch_size) if train else None

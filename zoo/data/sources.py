@@ -25,8 +25,21 @@ ZOO_DATASETS = {
 }
 
 # Where a horizontal flip keeps the label (objects, clothes), as opposed to glyphs and digits.
-FLIP_SAFE = {"fashion_mnist", "cifar10", "cifar100", "stl10", "imagenette", "imagenet2012", "imagenet_v2",
-             "food101", "oxford_flowers102", "oxford_iiit_pet", "caltech101", "stanford_dogs", "tf_flowers"}
+FLIP_SAFE = {
+    "fashion_mnist",
+    "cifar10",
+    "cifar100",
+    "stl10",
+    "imagenette",
+    "imagenet2012",
+    "imagenet_v2",
+    "food101",
+    "oxford_flowers102",
+    "oxford_iiit_pet",
+    "caltech101",
+    "stanford_dogs",
+    "tf_flowers",
+}
 
 TENSORFLOW_HINT = (
     "tensorflow-datasets needs TensorFlow to prepare this dataset's files: install the optional extra "
@@ -131,8 +144,12 @@ def open_split(name: str, split: str = "train", *, data_dir: str | os.PathLike |
     builder = _builder(name, data_dir)
     features = builder.info.features
     image_key, label_key = builder.info.supervised_keys or ("image", "label")
-    if (image_key not in features or label_key not in features or not hasattr(features[label_key], "num_classes")
-            or len(getattr(features[image_key], "shape", ())) not in (2, 3)):
+    if (
+        image_key not in features
+        or label_key not in features
+        or not hasattr(features[label_key], "num_classes")
+        or len(getattr(features[image_key], "shape", ())) not in (2, 3)
+    ):
         raise DatasetError(
             f"dataset {name!r} is not image classification: it needs an image and a class label "
             f"(its features are {sorted(features.keys())})"
@@ -142,11 +159,18 @@ def open_split(name: str, split: str = "train", *, data_dir: str | os.PathLike |
     if available and split.split("[")[0] not in available:
         raise DatasetError(f"dataset {name!r} has no split {split!r}; its splits are {available}")
     try:
-        source = tfds.data_source(builder.info.full_name.rsplit("/", 1)[0], split=split, data_dir=data_dir,
-                                  download=False, builder_kwargs={"file_format": "array_record"})
+        source = tfds.data_source(
+            builder.info.full_name.rsplit("/", 1)[0],
+            split=split,
+            data_dir=data_dir,
+            download=False,
+            builder_kwargs={"file_format": "array_record"},
+        )
     except Exception as err:  # noqa: BLE001
-        raise DatasetError(f"dataset {name!r}, split {split!r}: cannot be read as array_record ({err}); "
-                           f"delete {builder.data_dir} to prepare it again") from err
+        raise DatasetError(
+            f"dataset {name!r}, split {split!r}: cannot be read as array_record ({err}); "
+            f"delete {builder.data_dir} to prepare it again"
+        ) from err
     shape = tuple(features[image_key].shape)
     if len(shape) == 2:
         shape = (*shape, 1)

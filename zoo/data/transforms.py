@@ -42,8 +42,10 @@ def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
         return np.repeat(images, channels, axis=-1)
     if channels == 1:
         return images.mean(axis=-1, keepdims=True)
-    raise DatasetError(f"images have {have} channels but the model takes {channels}; "
-                       "pick a model whose in_channels is 1, 3 or the dataset's channel count")
+    raise DatasetError(
+        f"images have {have} channels but the model takes {channels}; "
+        "pick a model whose in_channels is 1, 3 or the dataset's channel count"
+    )
 
 
 @dataclass(frozen=True)

@@ -153,8 +153,15 @@ def require_sampler(rule: Any) -> None:
         )
 
 
-def draw_in_band(rule: Any, base: ModelSpec, seed: int, index: int, bands: tuple[Band, ...] = (),
-                 max_tries: int = 20000, plugins: Any = None) -> Sample:
+def draw_in_band(
+    rule: Any,
+    base: ModelSpec,
+    seed: int,
+    index: int,
+    bands: tuple[Band, ...] = (),
+    max_tries: int = 20000,
+    plugins: Any = None,
+) -> Sample:
     """Draw `index` of a sweep seeded `seed`: rejection-sample `rule` until every band holds.
 
     The generator is seeded by (seed, index), so the draw is reproducible on its own.
@@ -183,8 +190,9 @@ def draw_in_band(rule: Any, base: ModelSpec, seed: int, index: int, bands: tuple
     )
 
 
-def draw_many(rule: Any, base: ModelSpec, seed: int, n: int, bands: tuple[Band, ...] = (),
-              start: int = 0, **kwargs: Any) -> list[Sample]:
+def draw_many(
+    rule: Any, base: ModelSpec, seed: int, n: int, bands: tuple[Band, ...] = (), start: int = 0, **kwargs: Any
+) -> list[Sample]:
     """Draws start..start+n-1 of a sweep seeded `seed` (each independent of the others)."""
     return [draw_in_band(rule, base, seed, i, bands, **kwargs) for i in range(start, start + n)]
 

@@ -19,8 +19,7 @@ def _build(record: Any, plugin: str, args: tuple, rngs: nnx.Rngs) -> nnx.Module:
         raise
     except TypeError as err:
         raise ComponentContractError(
-            f"{record.kind} {record.name!r} from plugin {plugin!r} failed to build with "
-            f"arguments {args}: {err}"
+            f"{record.kind} {record.name!r} from plugin {plugin!r} failed to build with arguments {args}: {err}"
         ) from err
     if not isinstance(module, nnx.Module):
         raise ComponentContractError(
@@ -55,16 +54,23 @@ class AnyNet(nnx.Module):
         stem = plugins.get("stem", spec.stem)
         block = plugins.get("block", spec.block)
         head = plugins.get("head", spec.head)
-        self.stem = _build(stem, plugins.provider("stem", spec.stem),
-                           (spec.in_channels, spec.stem_width, options), rngs)
+        self.stem = _build(
+            stem, plugins.provider("stem", spec.stem), (spec.in_channels, spec.stem_width, options), rngs
+        )
         stages = []
         width = spec.stem_width
         block_plugin = plugins.provider("block", spec.block)
         for stage in spec.stages:
             blocks = []
             for i in range(stage.depth):
-                args = (width, stage.width, stage.stride if i == 0 else 1,
-                        stage.group_width, stage.bottleneck_ratio, options)
+                args = (
+                    width,
+                    stage.width,
+                    stage.stride if i == 0 else 1,
+                    stage.group_width,
+                    stage.bottleneck_ratio,
+                    options,
+                )
                 blocks.append(_build(block, block_plugin, args, rngs))
                 width = stage.width
             stages.append(Stage(blocks))

@@ -104,9 +104,7 @@ class ClassifierHead(nnx.Module):
     """Global average pool + linear classifier."""
 
     def __init__(self, in_channels: int, num_classes: int, options: Mapping[str, Any], *, rngs: nnx.Rngs):
-        self.fc = nnx.Linear(
-            in_channels, num_classes, kernel_init=nnx.initializers.normal(0.01), rngs=rngs
-        )
+        self.fc = nnx.Linear(in_channels, num_classes, kernel_init=nnx.initializers.normal(0.01), rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.fc(global_avg_pool(x))
@@ -136,6 +134,10 @@ def zoo_add_heads():
 def zoo_add_design_rules():
     return [
         DesignRule("anynet", expand_anynet, "explicit stages: [depth, width, group_width, bot_mul]"),
-        DesignRule("regnet", expand_regnet, "quantized linear widths (w0, wa, wm, depth, group_w, bot_mul, q)",
-                   sample=sample_regnet),
+        DesignRule(
+            "regnet",
+            expand_regnet,
+            "quantized linear widths (w0, wa, wm, depth, group_w, bot_mul, q)",
+            sample=sample_regnet,
+        ),
     ]

@@ -90,14 +90,28 @@ def conv_general_dilated(
 
     def xla(lhs, rhs, groups=feature_group_count):
         return lax.conv_general_dilated(
-            lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
-            dimension_numbers=dimension_numbers, feature_group_count=groups, batch_group_count=batch_group_count,
-            precision=precision, preferred_element_type=preferred_element_type, **extra,
+            lhs,
+            rhs,
+            window_strides,
+            padding,
+            lhs_dilation=lhs_dilation,
+            rhs_dilation=rhs_dilation,
+            dimension_numbers=dimension_numbers,
+            feature_group_count=groups,
+            batch_group_count=batch_group_count,
+            precision=precision,
+            preferred_element_type=preferred_element_type,
+            **extra,
         )
 
     choice = current()
-    plain = (batch_group_count == 1 and _is_nhwc_hwio(dimension_numbers)
-             and _trivial(lhs_dilation) and _trivial(rhs_dilation) and not extra)
+    plain = (
+        batch_group_count == 1
+        and _is_nhwc_hwio(dimension_numbers)
+        and _trivial(lhs_dilation)
+        and _trivial(rhs_dilation)
+        and not extra
+    )
     if choice == "xla" or not plain:
         return xla(lhs, rhs)
     kh, kw, in_per_group, out_channels = rhs.shape
@@ -105,8 +119,9 @@ def conv_general_dilated(
     if (kh, kw) == (1, 1) and groups == 1 and not isinstance(padding, str) and all(p == (0, 0) for p in padding):
         sh, sw = window_strides
         x = lhs[:, ::sh, ::sw, :] if (sh, sw) != (1, 1) else lhs
-        return lax.dot_general(x, rhs[0, 0], (((3,), (0,)), ((), ())), precision=precision,
-                               preferred_element_type=preferred_element_type)
+        return lax.dot_general(
+            x, rhs[0, 0], (((3,), (0,)), ((), ())), precision=precision, preferred_element_type=preferred_element_type
+        )
     if groups == 1:
         return xla(lhs, rhs)
     out_per_group = out_channels // groups
@@ -116,7 +131,11 @@ def conv_general_dilated(
         dense = jnp.einsum("hwcgo,fg->hwfcgo", blocks, eye).reshape(kh, kw, groups * in_per_group, out_channels)
         return xla(lhs, dense, groups=1)
     outputs = [
-        xla(lhs[..., g * in_per_group:(g + 1) * in_per_group], rhs[..., g * out_per_group:(g + 1) * out_per_group], 1)
+        xla(
+            lhs[..., g * in_per_group : (g + 1) * in_per_group],
+            rhs[..., g * out_per_group : (g + 1) * out_per_group],
+            1,
+        )
         for g in range(groups)
     ]
     return jnp.concatenate(outputs, axis=-1)

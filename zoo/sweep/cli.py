@@ -14,14 +14,25 @@ import sys
 FAR_FROM_REGNET = 0.05
 
 # The fixed short recipe every trial of a sweep trains with (TrainConfig settings).
-RECIPE_DEFAULTS = {"epochs": 6, "batch_size": 32, "lr": 0.05, "optimizer": "nesterov", "weight_decay": 5e-4,
-                   "schedule": "cosine", "warmup_epochs": 1.0, "augment": True}
+RECIPE_DEFAULTS = {
+    "epochs": 6,
+    "batch_size": 32,
+    "lr": 0.05,
+    "optimizer": "nesterov",
+    "weight_decay": 5e-4,
+    "schedule": "cosine",
+    "warmup_epochs": 1.0,
+    "augment": True,
+}
 
 
 def add_sweep_commands(sub) -> None:
     """Add `sweep` with its run/plot/table/fit/sample subcommands to the `zoo` command."""
-    sweep = sub.add_parser("sweep", help="sample a design space, train the samples, compare spaces by EDF",
-                           description="Design-space exploration as the paper does it; see docs/design-spaces.md.")
+    sweep = sub.add_parser(
+        "sweep",
+        help="sample a design space, train the samples, compare spaces by EDF",
+        description="Design-space exploration as the paper does it; see docs/design-spaces.md.",
+    )
     cmds = sweep.add_subparsers(dest="sweep_command", required=True)
 
     p = cmds.add_parser("run", help="train N models sampled from SPACE; resumable, parallel through Ray")
@@ -92,8 +103,13 @@ def _base(args, num_classes: int, in_channels: int):
 
     if args.n < 1:
         raise SweepError(f"--n {args.n}: a sweep needs at least one model")
-    return ModelSpec(stages=(StageSpec(1, 8, 8),), stem_width=args.stem_width, num_classes=num_classes,
-                     in_channels=in_channels, input_size=args.image_size)
+    return ModelSpec(
+        stages=(StageSpec(1, 8, 8),),
+        stem_width=args.stem_width,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        input_size=args.image_size,
+    )
 
 
 def _rule(space: str):
@@ -108,16 +124,20 @@ def _rule(space: str):
 def cmd_sample(args) -> int:
     from zoo.design.sampling import draw_many
 
-    samples = draw_many(_rule(args.space), _base(args, args.num_classes, args.in_channels), args.seed, args.n,
-                        _bands(args))
+    samples = draw_many(
+        _rule(args.space), _base(args, args.num_classes, args.in_channels), args.seed, args.n, _bands(args)
+    )
     for s in samples:
         if args.json:
-            print(json.dumps({"trial": s.index, "params": s.params, "complexity": s.complexity,
-                              "spec": s.spec.to_dict()}))
+            print(
+                json.dumps({"trial": s.index, "params": s.params, "complexity": s.complexity, "spec": s.spec.to_dict()})
+            )
         else:
-            print(f"{s.index:4d}  {s.complexity['flops'] / 1e6:8.3f} MF  {s.complexity['params'] / 1e3:8.1f} K  "
-                  f"d={s.spec.depths} w={s.spec.widths} g={[st.group_width for st in s.spec.stages]} "
-                  f"b={[st.bottleneck_ratio for st in s.spec.stages]}")
+            print(
+                f"{s.index:4d}  {s.complexity['flops'] / 1e6:8.3f} MF  {s.complexity['params'] / 1e3:8.1f} K  "
+                f"d={s.spec.depths} w={s.spec.widths} g={[st.group_width for st in s.spec.stages]} "
+                f"b={[st.bottleneck_ratio for st in s.spec.stages]}"
+            )
     return 0
 
 
@@ -129,17 +149,28 @@ def cmd_run(args) -> int:
     bands = _bands(args)
     train = open_split(args.dataset, args.train_split, data_dir=args.data_dir)
     base = _base(args, train.num_classes, train.image_shape[-1])
-    recipe = {**RECIPE_DEFAULTS, "dataset": args.dataset, "train_split": args.train_split,
-              "test_split": args.test_split, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-              "optimizer": args.optimizer, "image_size": args.image_size, "data_dir": args.data_dir}
+    recipe = {
+        **RECIPE_DEFAULTS,
+        "dataset": args.dataset,
+        "train_split": args.train_split,
+        "test_split": args.test_split,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "optimizer": args.optimizer,
+        "image_size": args.image_size,
+        "data_dir": args.data_dir,
+    }
     from zoo.train.config import TrainConfig
 
     TrainConfig.from_dict(recipe)  # a bad setting fails here, not in every trial
     manifest = make_manifest(args.space, args.n, args.seed, bands, base, recipe, args.workers, args.address)
     trials = plan_trials(manifest, rule, bands)
     report = run_sweep(args.out, manifest, trials, max_retries=args.max_retries)
-    print(f"zoo sweep: {len(report.finished)} trial(s) finished, {len(report.skipped)} already done, "
-          f"{len(report.failed)} failed, in {report.seconds:.0f}s; table: {args.out}/results.jsonl")
+    print(
+        f"zoo sweep: {len(report.finished)} trial(s) finished, {len(report.skipped)} already done, "
+        f"{len(report.failed)} failed, in {report.seconds:.0f}s; table: {args.out}/results.jsonl"
+    )
     return 1 if report.failed else 0
 
 
@@ -174,15 +205,24 @@ def cmd_fit(args) -> int:
         raise SweepError(f"no finished trials in {', '.join(args.dirs)}; run the sweep first")
     top = args.top or max(3, round(0.1 * len(rows)))
     fit, chosen = fit_rows(rows, top)
-    print(f"# the best {len(chosen)} of {len(rows)} models (errors {100 * chosen[0]['error']:.2f}%.."
-          f"{100 * chosen[-1]['error']:.2f}%), mean e_fit {fit.e_fit:.4f}", file=sys.stderr)
+    print(
+        f"# the best {len(chosen)} of {len(rows)} models (errors {100 * chosen[0]['error']:.2f}%.."
+        f"{100 * chosen[-1]['error']:.2f}%), mean e_fit {fit.e_fit:.4f}",
+        file=sys.stderr,
+    )
     print("#   (own e_fit: the model's fit to its own best rule; near 0: the model is a RegNet)", file=sys.stderr)
     for r in chosen:
         spec = ModelSpec.from_dict(r["spec"], where=f"trial {r['trial']}")
-        print(f"#   {r['space']} trial {r['trial']}: error {100 * r['error']:.2f}%  d={spec.depths} w={spec.widths}"
-              f"  own e_fit {fit_regnet([spec]).e_fit:.4f}", file=sys.stderr)
+        print(
+            f"#   {r['space']} trial {r['trial']}: error {100 * r['error']:.2f}%  d={spec.depths} w={spec.widths}"
+            f"  own e_fit {fit_regnet([spec]).e_fit:.4f}",
+            file=sys.stderr,
+        )
     if fit.e_fit > FAR_FROM_REGNET:
-        print(f"# note: mean e_fit {fit.e_fit:.3f} is large: no one RegNet rule fits these models closely; the "
-              "line below is only the nearest one", file=sys.stderr)
+        print(
+            f"# note: mean e_fit {fit.e_fit:.3f} is large: no one RegNet rule fits these models closely; the "
+            "line below is only the nearest one",
+            file=sys.stderr,
+        )
     print(fit.toml())
     return 0

@@ -56,10 +56,18 @@ class SweepSummary:
 
     def row(self) -> dict[str, object]:
         e = np.asarray(self.errors)
-        return {"space": self.label, "n": self.n, "min": float(e.min()), "p25": float(np.percentile(e, 25)),
-                "median": float(np.median(e)), "mean": float(e.mean()), "max": float(e.max()),
-                "mflops": float(np.mean(self.flops) / 1e6), "kparams": float(np.mean(self.params) / 1e3),
-                "hours": self.seconds / 3600}
+        return {
+            "space": self.label,
+            "n": self.n,
+            "min": float(e.min()),
+            "p25": float(np.percentile(e, 25)),
+            "median": float(np.median(e)),
+            "mean": float(e.mean()),
+            "max": float(e.max()),
+            "mflops": float(np.mean(self.flops) / 1e6),
+            "kparams": float(np.mean(self.params) / 1e3),
+            "hours": self.seconds / 3600,
+        }
 
 
 def summarize(directory: str | os.PathLike, label: str | None = None) -> SweepSummary:
@@ -67,7 +75,8 @@ def summarize(directory: str | os.PathLike, label: str | None = None) -> SweepSu
     if not rows:
         raise SweepError(f"{directory} has no finished trials yet; run or resume `zoo sweep run ... --out {directory}`")
     return SweepSummary(
-        label=label or space_name(Path(directory)), directory=str(directory),
+        label=label or space_name(Path(directory)),
+        directory=str(directory),
         errors=tuple(float(r["error"]) for r in rows),
         flops=tuple(int(r["complexity"]["flops"]) for r in rows),
         params=tuple(int(r["complexity"]["params"]) for r in rows),
@@ -81,8 +90,16 @@ def format_table(summaries: Iterable[SweepSummary]) -> str:
     lines = []
     for s in summaries:
         r = s.row()
-        lines.append((r["space"], str(r["n"]), *(f"{100 * r[k]:.2f}" for k in ("min", "p25", "median", "mean", "max")),
-                      f"{r['mflops']:.2f}", f"{r['kparams']:.0f}", f"{r['hours']:.2f}"))
+        lines.append(
+            (
+                r["space"],
+                str(r["n"]),
+                *(f"{100 * r[k]:.2f}" for k in ("min", "p25", "median", "mean", "max")),
+                f"{r['mflops']:.2f}",
+                f"{r['kparams']:.0f}",
+                f"{r['hours']:.2f}",
+            )
+        )
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *lines])
 
@@ -101,8 +118,9 @@ def plot_edfs(summaries: Sequence[SweepSummary], out: str | os.PathLike, title: 
         x = np.concatenate([[x[0]], x]) * 100
         y = np.concatenate([[0.0], y])
         r = s.row()
-        ax.step(x, y, where="post", linewidth=2,
-                label=f"{s.label} (n={s.n}) [{100 * r['min']:.1f}|{100 * r['mean']:.1f}]")
+        ax.step(
+            x, y, where="post", linewidth=2, label=f"{s.label} (n={s.n}) [{100 * r['min']:.1f}|{100 * r['mean']:.1f}]"
+        )
     ax.set_xlabel("error (%)")
     ax.set_ylabel("cumulative prob.")
     ax.set_ylim(0, 1.02)

@@ -50,8 +50,15 @@ class RegNetFit:
     models: int
 
     def design(self) -> dict[str, Any]:
-        return {"rule": "regnet", "w0": self.w0, "wa": self.wa, "wm": self.wm, "depth": self.depth,
-                "group_w": self.group_w, "bot_mul": self.bot_mul}
+        return {
+            "rule": "regnet",
+            "w0": self.w0,
+            "wa": self.wa,
+            "wm": self.wm,
+            "depth": self.depth,
+            "group_w": self.group_w,
+            "bot_mul": self.bot_mul,
+        }
 
     def toml(self) -> str:
         """The registry.toml line: `design = { rule = "regnet", ... }`."""
@@ -86,9 +93,16 @@ def fit_regnet(specs: Sequence[ModelSpec], q: int = 8, wa_max: float = 256.0) ->
     error, w0, wa, wm = best
     groups = [stage.group_width for s in specs for stage in s.stages]
     ratios = [stage.bottleneck_ratio for s in specs for stage in s.stages]
-    return RegNetFit(w0=int(w0), wa=round(wa, 2), wm=round(wm, 2), depth=int(round(median(p.size for p in profiles))),
-                     group_w=int(mode(groups)), bot_mul=float(mode(ratios)), e_fit=error / len(specs),
-                     models=len(specs))
+    return RegNetFit(
+        w0=int(w0),
+        wa=round(wa, 2),
+        wm=round(wm, 2),
+        depth=int(round(median(p.size for p in profiles))),
+        group_w=int(mode(groups)),
+        bot_mul=float(mode(ratios)),
+        e_fit=error / len(specs),
+        models=len(specs),
+    )
 
 
 def best_rows(rows: Sequence[Mapping[str, Any]], top: int) -> list[Mapping[str, Any]]:

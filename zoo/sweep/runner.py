@@ -36,14 +36,28 @@ class SweepReport:
     seconds: float = 0.0
 
 
-def make_manifest(space: str, n: int, seed: int, bands: tuple[Band, ...], base: ModelSpec,
-                  recipe: Mapping[str, Any], workers: int = 2, address: str | None = None) -> dict[str, Any]:
+def make_manifest(
+    space: str,
+    n: int,
+    seed: int,
+    bands: tuple[Band, ...],
+    base: ModelSpec,
+    recipe: Mapping[str, Any],
+    workers: int = 2,
+    address: str | None = None,
+) -> dict[str, Any]:
     """The description of a sweep saved as DIR/sweep.json (everything but n/workers/address is fixed)."""
     base_fields = {k: v for k, v in base.to_dict().items() if k != "stages"}
     return {
-        "format": FORMAT, "space": space, "n": int(n), "seed": int(seed),
-        "bands": {b.measure: b.to_text() for b in bands}, "base": base_fields, "recipe": dict(recipe),
-        "workers": int(workers), "address": address,
+        "format": FORMAT,
+        "space": space,
+        "n": int(n),
+        "seed": int(seed),
+        "bands": {b.measure: b.to_text() for b in bands},
+        "base": base_fields,
+        "recipe": dict(recipe),
+        "workers": int(workers),
+        "address": address,
     }
 
 
@@ -53,13 +67,30 @@ def plan_trials(manifest: Mapping[str, Any], rule: Any, bands: tuple[Band, ...])
 
     base = ModelSpec.from_dict({**manifest["base"], "stages": [StageSpec(1, 8, 8).to_dict()]})
     samples = draw_many(rule, base, manifest["seed"], manifest["n"], bands)
-    return [{"trial": s.index, "space": manifest["space"], "sweep_seed": manifest["seed"], "params": s.params,
-             "spec": s.spec.to_dict(), "complexity": s.complexity, "draws": s.tries} for s in samples]
+    return [
+        {
+            "trial": s.index,
+            "space": manifest["space"],
+            "sweep_seed": manifest["seed"],
+            "params": s.params,
+            "spec": s.spec.to_dict(),
+            "complexity": s.complexity,
+            "draws": s.tries,
+        }
+        for s in samples
+    ]
 
 
-def run_sweep(out: str | os.PathLike, manifest: Mapping[str, Any], trials: list[dict[str, Any]], *,
-              trial_fn: Callable[[dict, dict], dict] = run_trial, max_retries: int = 3,
-              ray_init: Mapping[str, Any] | None = None, log: Callable[[str], None] | None = None) -> SweepReport:
+def run_sweep(
+    out: str | os.PathLike,
+    manifest: Mapping[str, Any],
+    trials: list[dict[str, Any]],
+    *,
+    trial_fn: Callable[[dict, dict], dict] = run_trial,
+    max_retries: int = 3,
+    ray_init: Mapping[str, Any] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> SweepReport:
     """Run every trial of `trials` that DIR's table lacks; record each as it finishes.
 
     `manifest['workers']` > 0 runs trials as Ray tasks (a local Ray with that many CPUs, or
@@ -84,8 +115,10 @@ def run_sweep(out: str | os.PathLike, manifest: Mapping[str, Any], trials: list[
         append_row(out, row)
         done.add(row["trial"])
         report.finished.append(row["trial"])
-        log(f"zoo sweep: trial {row['trial']} error {row['error']:.4f} "
-            f"({row['complexity']['flops'] / 1e6:.2f} MF, {row['seconds']:.0f}s) [{len(done)}/{len(trials)}]")
+        log(
+            f"zoo sweep: trial {row['trial']} error {row['error']:.4f} "
+            f"({row['complexity']['flops'] / 1e6:.2f} MF, {row['seconds']:.0f}s) [{len(done)}/{len(trials)}]"
+        )
 
     if todo and int(manifest.get("workers", 0)) <= 0:
         for trial in todo:
@@ -106,17 +139,21 @@ def _check_same_draws(out: Path, rows: list[dict[str, Any]], trials: list[dict[s
     planned = {t["trial"]: t["spec"] for t in trials}
     changed = [r["trial"] for r in rows if r["trial"] in planned and r["spec"] != planned[r["trial"]]]
     if changed:
-        raise SweepError(f"{out}: trial(s) {changed[:5]} were recorded with other specs than the space draws now "
-                         "(its sampler or rule changed since); finish this sweep with the old code or start a new "
-                         "--out directory")
+        raise SweepError(
+            f"{out}: trial(s) {changed[:5]} were recorded with other specs than the space draws now "
+            "(its sampler or rule changed since); finish this sweep with the old code or start a new "
+            "--out directory"
+        )
 
 
 def _run_with_ray(todo, recipe, manifest, trial_fn, max_retries, ray_init, record, report) -> None:
     try:
         import ray
     except ImportError:
-        raise SweepError("sweeps run their trials through Ray: `pip install ray` (or 'anynet-zoo[sweep]'), "
-                         "or pass --workers 0 to run them one by one in this process") from None
+        raise SweepError(
+            "sweeps run their trials through Ray: `pip install ray` (or 'anynet-zoo[sweep]'), "
+            "or pass --workers 0 to run them one by one in this process"
+        ) from None
     started_here = not ray.is_initialized()
     if started_here:
         address = manifest.get("address")
@@ -128,8 +165,9 @@ def _run_with_ray(todo, recipe, manifest, trial_fn, max_retries, ray_init, recor
         options.update(ray_init)
         ray.init(**options)
     env = {"XLA_FLAGS": SINGLE_THREAD_FLAGS, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    remote = ray.remote(trial_fn).options(num_cpus=1, max_retries=max_retries, retry_exceptions=False,
-                                          runtime_env={"env_vars": env})
+    remote = ray.remote(trial_fn).options(
+        num_cpus=1, max_retries=max_retries, retry_exceptions=False, runtime_env={"env_vars": env}
+    )
     try:
         pending = {remote.remote(trial, recipe): trial["trial"] for trial in todo}
         while pending:

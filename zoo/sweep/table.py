@@ -57,12 +57,13 @@ def open_sweep(directory: Path, manifest: Mapping[str, Any]) -> None:
             raise SweepError(f"{directory} has {RESULTS} but no {MANIFEST}; use a new --out directory")
         write_atomic(directory / MANIFEST, json.dumps(dict(manifest), indent=2, sort_keys=True) + "\n")
         return
-    changed = sorted(k for k in set(old) | set(manifest)
-                     if k not in RESUMABLE_KEYS and old.get(k) != manifest.get(k))
+    changed = sorted(k for k in set(old) | set(manifest) if k not in RESUMABLE_KEYS and old.get(k) != manifest.get(k))
     if changed:
         diffs = "; ".join(f"{k}: {old.get(k)!r} -> {manifest.get(k)!r}" for k in changed)
-        raise SweepError(f"{directory} holds a different sweep ({diffs}). Rerun with the same settings to "
-                         "resume it (only --n, --workers and --address may change), or use a new --out directory")
+        raise SweepError(
+            f"{directory} holds a different sweep ({diffs}). Rerun with the same settings to "
+            "resume it (only --n, --workers and --address may change), or use a new --out directory"
+        )
     if old.get("n") != manifest.get("n"):
         write_atomic(directory / MANIFEST, json.dumps(dict(manifest), indent=2, sort_keys=True) + "\n")
 
@@ -75,8 +76,10 @@ def read_rows(directory: Path) -> list[dict[str, Any]]:
     if not path.exists():
         if (Path(directory) / MANIFEST).exists():
             return []
-        raise SweepError(f"{directory} has no {RESULTS}: it is not a sweep directory (run `zoo sweep run ... "
-                         f"--out {directory}` first)")
+        raise SweepError(
+            f"{directory} has no {RESULTS}: it is not a sweep directory (run `zoo sweep run ... "
+            f"--out {directory}` first)"
+        )
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():

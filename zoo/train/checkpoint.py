@@ -30,8 +30,9 @@ class Checkpoints:
 
     def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
         """Save and wait until the checkpoint is committed to disk."""
-        self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                         meta=ocp.args.JsonSave(meta)), force=True)
+        self._manager.save(
+            step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True
+        )
         self._manager.wait_until_finished()
 
     def restore(self, like: Any, step: int | None = None) -> tuple[Any, dict[str, Any]]:
@@ -42,8 +43,9 @@ class Checkpoints:
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         where = self.directory / str(step)
         try:
-            restored = self._manager.restore(step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+            restored = self._manager.restore(
+                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
+            )
         except Exception as err:  # noqa: BLE001 - orbax and tensorstore raise many types for one cause
             raise CheckpointError(
                 f"checkpoint {where} is corrupt or incomplete ({type(err).__name__}: {str(err)[:300]}); "

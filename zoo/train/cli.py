@@ -39,12 +39,18 @@ def _add_distributed(p: argparse.ArgumentParser) -> None:
 
 def add_train_commands(sub) -> None:
     """Add `train` and `eval` to the `zoo` command's subparsers."""
-    p = sub.add_parser("train", help="train a model on a tfds dataset (default: the offline digits set)",
-                       description="Train MODEL (a registry name or a saved folder) with optax on every local "
-                                   "device; see docs/training.md.")
+    p = sub.add_parser(
+        "train",
+        help="train a model on a tfds dataset (default: the offline digits set)",
+        description="Train MODEL (a registry name or a saved folder) with optax on every local "
+        "device; see docs/training.md.",
+    )
     p.add_argument("model", help="registry name (regnetx32) or a folder written by save_pretrained")
-    p.add_argument("--dataset", default="digits", help="digits (offline), mnist, fashion_mnist, or any tfds "
-                   "image-classification name (default: digits)")
+    p.add_argument(
+        "--dataset",
+        default="digits",
+        help="digits (offline), mnist, fashion_mnist, or any tfds image-classification name (default: digits)",
+    )
     p.add_argument("--train-split", default=None, help="tfds split to train on (default: train; e.g. train[:90%%])")
     p.add_argument("--test-split", default=None, help="split evaluated after each epoch (default: test)")
     p.add_argument("--epochs", type=int, default=None)
@@ -61,14 +67,25 @@ def add_train_commands(sub) -> None:
     p.add_argument("--image-size", type=int, default=None, help="input side in pixels (default 32; 0: the model's)")
     p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--pretrained", nargs="?", const=True, default=False, metavar="TAG",
-                   help="start from pretrained weights (a tag or a .safetensors path); a new head is made "
-                        "when --num-classes or the dataset differs")
+    p.add_argument(
+        "--pretrained",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="TAG",
+        help="start from pretrained weights (a tag or a .safetensors path); a new head is made "
+        "when --num-classes or the dataset differs",
+    )
     p.add_argument("--num-classes", type=int, default=None, help="classifier outputs (default: the dataset's)")
     p.add_argument("--out", default=None, metavar="DIR", help="checkpoints, metrics.jsonl, curves.png, weights")
     p.add_argument("--resume", action="store_true", help="continue the run in --out DIR from its last checkpoint")
-    p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
-                   help="also checkpoint every STEPS steps (always at each epoch's end)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="also checkpoint every STEPS steps (always at each epoch's end)",
+    )
     p.add_argument("--data-dir", default=None, help="tfds data directory (default: tfds' own)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_distributed(p)
@@ -87,9 +104,25 @@ def add_train_commands(sub) -> None:
     p.set_defaults(func=cmd_eval)
 
 
-_SETTINGS = ("dataset", "train_split", "test_split", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "schedule",
-             "warmup_epochs", "step_epochs", "label_smoothing", "clip_grad_norm", "seed", "checkpoint_every",
-             "data_dir")
+_SETTINGS = (
+    "dataset",
+    "train_split",
+    "test_split",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "schedule",
+    "warmup_epochs",
+    "step_epochs",
+    "label_smoothing",
+    "clip_grad_norm",
+    "seed",
+    "checkpoint_every",
+    "data_dir",
+)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -107,12 +140,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         settings["augment"] = False
     config = _defaults().replace(**settings)
     start = time.perf_counter()
-    result = fit(args.model, config, out_dir=args.out, resume=args.resume, pretrained=args.pretrained,
-                 num_classes=args.num_classes, progress=not args.quiet)
+    result = fit(
+        args.model,
+        config,
+        out_dir=args.out,
+        resume=args.resume,
+        pretrained=args.pretrained,
+        num_classes=args.num_classes,
+        progress=not args.quiet,
+    )
     if jax.process_index() == 0:
         test = result.test
-        print(f"{config.dataset} test: top-1 {test['top1']:.4f}  top-5 {test['top5']:.4f}  loss {test['loss']:.4f}  "
-              f"({len(result.history)} epochs, {time.perf_counter() - start:.0f} s on {jax.device_count()} device(s))")
+        print(
+            f"{config.dataset} test: top-1 {test['top1']:.4f}  top-5 {test['top5']:.4f}  loss {test['loss']:.4f}  "
+            f"({len(result.history)} epochs, {time.perf_counter() - start:.0f} s on {jax.device_count()} device(s))"
+        )
         if args.out:
             print(f"weights, metrics.jsonl and curves.png in {Path(args.out)}")
     return 0
@@ -129,14 +171,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from zoo.train.evaluate import saved_normalization
 
     model = zoo.load(args.model, pretrained=args.pretrained)
-    metrics = evaluate(model, args.dataset, args.split, batch_size=args.batch_size, image_size=args.image_size,
-                       normalization=saved_normalization(args.model), data_dir=args.data_dir)
+    metrics = evaluate(
+        model,
+        args.dataset,
+        args.split,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        normalization=saved_normalization(args.model),
+        data_dir=args.data_dir,
+    )
     if jax.process_index() == 0:
         if args.json:
             print(json.dumps({"model": str(args.model), "dataset": args.dataset, "split": args.split, **metrics}))
         else:
-            print(f"{args.model} on {args.dataset}[{args.split}] ({metrics['count']} images): "
-                  f"top-1 {metrics['top1']:.4f}  top-5 {metrics['top5']:.4f}  loss {metrics['loss']:.4f}")
+            print(
+                f"{args.model} on {args.dataset}[{args.split}] ({metrics['count']} images): "
+                f"top-1 {metrics['top1']:.4f}  top-5 {metrics['top5']:.4f}  loss {metrics['loss']:.4f}"
+            )
     return 0
 
 

@@ -26,20 +26,32 @@ def jit_eval_step(eval_def, mesh):
 def run_eval(eval_step, params, rest, split: ImageSplit, pipeline: Pipeline, batch_size: int, mesh) -> dict[str, float]:
     """Weighted sums over the whole split (the last batch padded and masked), as means."""
     totals: dict[str, Any] = {}
-    for batch in iterate_batches(split, pipeline, batch_size, train=False,
-                                 process_index=jax.process_index(), process_count=jax.process_count()):
+    for batch in iterate_batches(
+        split, pipeline, batch_size, train=False, process_index=jax.process_index(), process_count=jax.process_count()
+    ):
         images, labels, weights = place_batch(mesh, batch.images, batch.labels, batch.weights)
         sums = eval_step(params, rest, images, labels, weights)
         totals = sums if not totals else jax.tree.map(lambda a, b: a + b, totals, sums)
     totals = jax.device_get(totals)
     count = float(totals["count"])
-    return {"loss": float(totals["loss"]) / count, "top1": float(totals["top1"]) / count,
-            "top5": float(totals["top5"]) / count, "count": int(count)}
+    return {
+        "loss": float(totals["loss"]) / count,
+        "top1": float(totals["top1"]) / count,
+        "top5": float(totals["top5"]) / count,
+        "count": int(count),
+    }
 
 
-def evaluate(model, dataset: str = "digits", split: str = "test", *, batch_size: int = 256,
-             image_size: int | None = None, normalization: Normalization | None = None,
-             data_dir: str | os.PathLike | None = None) -> dict[str, float]:
+def evaluate(
+    model,
+    dataset: str = "digits",
+    split: str = "test",
+    *,
+    batch_size: int = 256,
+    image_size: int | None = None,
+    normalization: Normalization | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> dict[str, float]:
     """{"loss", "top1", "top5", "count"} of `model` on one split; inputs are normalised with the
     given statistics, else with those of the dataset's training split."""
     mesh = data_mesh()

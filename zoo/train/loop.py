@@ -52,8 +52,10 @@ def build_model(model, *, num_classes: int, image_size: int | None, pretrained: 
 
     if isinstance(model, AnyNet):
         if model.spec.num_classes < num_classes:
-            raise TrainConfigError(f"the model predicts {model.spec.num_classes} classes but the dataset has "
-                                   f"{num_classes}; build it with num_classes={num_classes}")
+            raise TrainConfigError(
+                f"the model predicts {model.spec.num_classes} classes but the dataset has "
+                f"{num_classes}; build it with num_classes={num_classes}"
+            )
         return model
     import zoo
 
@@ -68,13 +70,15 @@ def _save_weights(model, out_dir: Path, pipeline: Pipeline) -> None:
         from zoo.weights_config import Preprocessing
         from zoo.weights_local import save_pretrained
     except ImportError:  # the weights module is optional for training
-        print("zoo: note: zoo.save_pretrained is unavailable; final weights are only in the checkpoints",
-              file=sys.stderr)
+        print(
+            "zoo: note: zoo.save_pretrained is unavailable; final weights are only in the checkpoints", file=sys.stderr
+        )
         return
     order = "L" if pipeline.channels == 1 else "RGB" if pipeline.channels == 3 else "C" * pipeline.channels
     norm = pipeline.normalization
-    save_pretrained(model, out_dir, preprocessing=Preprocessing(pipeline.image_size, norm.mean, norm.std,
-                                                                order, "bilinear", 1.0))
+    save_pretrained(
+        model, out_dir, preprocessing=Preprocessing(pipeline.image_size, norm.mean, norm.std, order, "bilinear", 1.0)
+    )
 
 
 def _check_same_run(meta: dict[str, Any], config: TrainConfig, where: Path) -> None:
@@ -83,8 +87,10 @@ def _check_same_run(meta: dict[str, Any], config: TrainConfig, where: Path) -> N
     changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
-        raise CheckpointError(f"the checkpoints in {where} belong to a run with other settings ({diffs}); "
-                              "resume with the same settings, or use a new --out directory")
+        raise CheckpointError(
+            f"the checkpoints in {where} belong to a run with other settings ({diffs}); "
+            "resume with the same settings, or use a new --out directory"
+        )
 
 
 class _EpochMeter:
@@ -116,9 +122,18 @@ class _EpochMeter:
         return self.correct / max(self.seen, 1)
 
 
-def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike | None = None, resume: bool = False,
-        pretrained: bool | str = False, num_classes: int | None = None, progress: bool = True,
-        on_step: Callable[[int], None] | None = None, **settings: Any) -> FitResult:
+def fit(
+    model,
+    config: TrainConfig | None = None,
+    *,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    pretrained: bool | str = False,
+    num_classes: int | None = None,
+    progress: bool = True,
+    on_step: Callable[[int], None] | None = None,
+    **settings: Any,
+) -> FitResult:
     """Train `model` (a name, spec, folder or built AnyNet) with `config` (keyword settings override it).
 
     With `out_dir`, checkpoints go to out_dir/checkpoints, metrics to metrics.jsonl and
@@ -132,11 +147,14 @@ def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike 
     test_data = open_split(config.dataset, config.test_split, data_dir=config.data_dir)
     classes = num_classes or train_data.num_classes
     if classes < train_data.num_classes:
-        raise TrainConfigError(f"--num-classes {classes} is smaller than the {train_data.num_classes} classes of "
-                               f"{config.dataset!r}; leave it out to use the dataset's count")
+        raise TrainConfigError(
+            f"--num-classes {classes} is smaller than the {train_data.num_classes} classes of "
+            f"{config.dataset!r}; leave it out to use the dataset's count"
+        )
     label = model if isinstance(model, str) else "model"
-    model = build_model(model, num_classes=classes, image_size=config.image_size, pretrained=pretrained,
-                        seed=config.seed)
+    model = build_model(
+        model, num_classes=classes, image_size=config.image_size, pretrained=pretrained, seed=config.seed
+    )
     spec = model.spec
     size = config.image_size or spec.input_size
     norm = normalization_for(train_data, spec.in_channels)
@@ -146,12 +164,17 @@ def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike 
     tx = make_optimizer(config, per_epoch)
 
     train_def, eval_def, params, rest = split_model(model)
-    state = TrainState(params, rest, tx.init(params), jnp.zeros((), jnp.int32),
-                       jax.random.key_data(jax.random.key(config.seed)))
+    state = TrainState(
+        params, rest, tx.init(params), jnp.zeros((), jnp.int32), jax.random.key_data(jax.random.key(config.seed))
+    )
     state = replicate(mesh, state)
     rep, bat = replicated(mesh), batch_sharded(mesh)
-    train_step = jax.jit(make_train_step(train_def, tx, config.label_smoothing),
-                         in_shardings=(rep, bat, bat), out_shardings=(rep, rep), donate_argnums=0)
+    train_step = jax.jit(
+        make_train_step(train_def, tx, config.label_smoothing),
+        in_shardings=(rep, bat, bat),
+        out_shardings=(rep, rep),
+        donate_argnums=0,
+    )
     eval_step = jit_eval_step(eval_def, mesh)
     finite = jax.jit(all_finite, out_shardings=rep)
     precise = PreciseBN(train_def, eval_def, params, rest, mesh) if config.precise_bn_images else None
@@ -161,9 +184,16 @@ def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike 
         if precise is None:
             return state
         count = max(1, min(per_epoch, -(-config.precise_bn_images // config.batch_size)))
-        batches = iterate_batches(train_data, train_pipe, config.batch_size, train=True, seed=config.seed + 1,
-                                  epoch=epoch_no, process_index=jax.process_index(),
-                                  process_count=jax.process_count())
+        batches = iterate_batches(
+            train_data,
+            train_pipe,
+            config.batch_size,
+            train=True,
+            seed=config.seed + 1,
+            epoch=epoch_no,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+        )
         return precise.refresh(state, (b.images for b in itertools.islice(batches, count)))
 
     eval_size = eval_batch_size(config.eval_batch_size or max(config.batch_size, 256), mesh.size)
@@ -171,56 +201,80 @@ def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike 
     out = Path(out_dir) if out_dir is not None else None
     checkpoints = Checkpoints(out / "checkpoints", keep=config.keep_checkpoints) if out else None
     history: list[dict[str, Any]] = []
-    epoch, start, partial = 0, 0, None
+    first_epoch, start, partial = 0, 0, None
     if not resume and checkpoints is not None and checkpoints.latest_step() is not None:
         last = checkpoints.latest_step()
         checkpoints.close()
-        raise CheckpointError(f"{out} already holds the checkpoints of a run (last step {last}); "
-                              "pass --resume to continue it, or choose another --out")
+        raise CheckpointError(
+            f"{out} already holds the checkpoints of a run (last step {last}); "
+            "pass --resume to continue it, or choose another --out"
+        )
     if resume:
         if checkpoints is None:
             raise TrainConfigError("--resume needs --out DIR: the directory of the run to continue")
         if checkpoints.latest_step() is not None:
             state, meta = checkpoints.restore(state)
             _check_same_run(meta, config, checkpoints.directory)
-            epoch, start = meta["position"]["epoch"], meta["position"]["batch"]
+            first_epoch, start = meta["position"]["epoch"], meta["position"]["batch"]
             history, partial = meta["history"], meta.get("partial")
             if main_process and progress:
-                print(f"zoo: resuming from step {int(state.step)} (epoch {epoch + 1}, batch {start})", file=sys.stderr)
+                print(
+                    f"zoo: resuming from step {int(state.step)} (epoch {first_epoch + 1}, batch {start})",
+                    file=sys.stderr,
+                )
 
     def save(step: int, epoch_at: int, batch_at: int, meter: _EpochMeter | None) -> None:
         if checkpoints is None:
             return
         if not bool(finite(state.params)):
             raise NonFiniteLossError(f"parameters became NaN/inf by step {step}; " + _kept(checkpoints))
-        meta = {"position": {"epoch": epoch_at, "batch": batch_at}, "history": history,
-                "partial": meter.as_dict() if meter else None, "config": config.to_dict(), "spec": spec.to_dict()}
+        meta = {
+            "position": {"epoch": epoch_at, "batch": batch_at},
+            "history": history,
+            "partial": meter.as_dict() if meter else None,
+            "config": config.to_dict(),
+            "spec": spec.to_dict(),
+        }
         checkpoints.save(step, state, meta)
 
     try:
-        for epoch in range(epoch, config.epochs):
+        for epoch in range(first_epoch, config.epochs):
             meter = _EpochMeter(partial if start else None)
             partial = None
             bar = _progress_bar(progress and main_process, per_epoch, start, f"epoch {epoch + 1}/{config.epochs}")
             pending = None
 
-            def settle(item) -> None:
+            def settle(item, epoch=epoch, meter=meter, bar=bar) -> None:
                 step_no, metrics = item
                 loss, correct = float(metrics["loss"]), float(metrics["correct"])
                 if not math.isfinite(loss):
                     raise NonFiniteLossError(
                         f"training loss became {loss} at step {step_no} (epoch {epoch + 1}); "
-                        f"lower --lr (now {config.lr}) or set a gradient clip. " + _kept(checkpoints))
+                        f"lower --lr (now {config.lr}) or set a gradient clip. " + _kept(checkpoints)
+                    )
                 meter.add(loss, correct, config.batch_size)
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{meter.loss:.4f}", acc=f"{meter.acc:.3f}",
-                                    img_s=f"{meter.seen / max(meter.elapsed(), 1e-9):.0f}")
+                    bar.set_postfix(
+                        loss=f"{meter.loss:.4f}",
+                        acc=f"{meter.acc:.3f}",
+                        img_s=f"{meter.seen / max(meter.elapsed(), 1e-9):.0f}",
+                    )
 
-            for b, batch in enumerate(iterate_batches(train_data, train_pipe, config.batch_size, train=True,
-                                                      seed=config.seed, epoch=epoch, start=start,
-                                                      process_index=jax.process_index(),
-                                                      process_count=jax.process_count()), start=start):
+            for b, batch in enumerate(
+                iterate_batches(
+                    train_data,
+                    train_pipe,
+                    config.batch_size,
+                    train=True,
+                    seed=config.seed,
+                    epoch=epoch,
+                    start=start,
+                    process_index=jax.process_index(),
+                    process_count=jax.process_count(),
+                ),
+                start=start,
+            ):
                 images, labels = place_batch(mesh, batch.images, batch.labels)
                 state, metrics = train_step(state, images, labels)
                 step_no = epoch * per_epoch + b + 1
@@ -240,15 +294,25 @@ def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike 
             start = 0
             state = precise_bn(state, epoch)
             val = run_eval(eval_step, state.params, state.rest, test_data, eval_pipe, eval_size, mesh)
-            row = {"epoch": epoch + 1, "step": (epoch + 1) * per_epoch, "lr": float(tx_lr(config, per_epoch, epoch)),
-                   "train_loss": meter.loss, "train_acc": meter.acc, "val_loss": val["loss"], "val_acc": val["top1"],
-                   "val_top5": val["top5"], "img_per_s": meter.seen / max(meter.elapsed(), 1e-9),
-                   "seconds": meter.elapsed()}
+            row = {
+                "epoch": epoch + 1,
+                "step": (epoch + 1) * per_epoch,
+                "lr": float(tx_lr(config, per_epoch, epoch)),
+                "train_loss": meter.loss,
+                "train_acc": meter.acc,
+                "val_loss": val["loss"],
+                "val_acc": val["top1"],
+                "val_top5": val["top5"],
+                "img_per_s": meter.seen / max(meter.elapsed(), 1e-9),
+                "seconds": meter.elapsed(),
+            }
             history.append(row)
             if progress and main_process:
-                print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
-                      f"test loss {val['loss']:.4f} acc {val['top1']:.4f} | {row['img_per_s']:.0f} img/s",
-                      file=sys.stderr)
+                print(
+                    f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
+                    f"test loss {val['loss']:.4f} acc {val['top1']:.4f} | {row['img_per_s']:.0f} img/s",
+                    file=sys.stderr,
+                )
             save((epoch + 1) * per_epoch, epoch + 1, 0, None)
             if out is not None and main_process:
                 write_metrics(out / "metrics.jsonl", history)
@@ -260,8 +324,11 @@ def fit(model, config: TrainConfig | None = None, *, out_dir: str | os.PathLike 
     params, rest = jax.device_get(state.params), jax.device_get(state.rest)
     nnx.update(model, params, rest)
     model.eval()
-    test = {"loss": history[-1]["val_loss"], "top1": history[-1]["val_acc"], "top5": history[-1]["val_top5"]} \
-        if history else {}
+    test = (
+        {"loss": history[-1]["val_loss"], "top1": history[-1]["val_acc"], "top5": history[-1]["val_top5"]}
+        if history
+        else {}
+    )
     if out is not None and main_process:
         _save_weights(model, out, eval_pipe)
     return FitResult(model, history, test, out)

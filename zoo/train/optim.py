@@ -19,7 +19,8 @@ def lr_schedule(config: TrainConfig, steps_per_epoch: int) -> optax.Schedule:
     else:
         boundaries = sorted(config.step_epochs) or [int(config.epochs * 0.5), int(config.epochs * 0.75)]
         main = optax.piecewise_constant_schedule(
-            config.lr, {max(1, e * steps_per_epoch - warmup): config.step_gamma for e in boundaries if e > 0})
+            config.lr, {max(1, e * steps_per_epoch - warmup): config.step_gamma for e in boundaries if e > 0}
+        )
     if warmup == 0:
         return main
     ramp = optax.linear_schedule(config.lr / max(warmup, 1), config.lr, warmup)

@@ -53,8 +53,9 @@ class PreciseBN:
     def __init__(self, train_def, eval_def, params, rest, mesh):
         rep, bat = replicated(mesh), batch_sharded(mesh)
         self._mesh = mesh
-        self._batch_stats = jax.jit(make_batch_stats_fn(stats_graph(train_def, params, rest)),
-                                    in_shardings=(rep, rep, bat), out_shardings=rep)
+        self._batch_stats = jax.jit(
+            make_batch_stats_fn(stats_graph(train_def, params, rest)), in_shardings=(rep, rep, bat), out_shardings=rep
+        )
         self._average = jax.jit(lambda p, r, stats: averaged_rest(eval_def, p, r, stats), out_shardings=rep)
 
     def refresh(self, state, images: Iterable[np.ndarray]):

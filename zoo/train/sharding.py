@@ -36,8 +36,7 @@ def check_batch_size(batch_size: int, mesh: Mesh, what: str = "--batch-size") ->
     if batch_size % n:
         lower, upper = batch_size - batch_size % n, batch_size + n - batch_size % n
         hint = f"{lower} or {upper}" if lower else f"{upper}"
-        raise DeviceError(f"{what} {batch_size} is not a multiple of the {n} devices it is split over; "
-                          f"use {hint}")
+        raise DeviceError(f"{what} {batch_size} is not a multiple of the {n} devices it is split over; use {hint}")
 
 
 def place_batch(mesh: Mesh, *local_arrays: np.ndarray) -> tuple[jax.Array, ...]:
@@ -52,8 +51,9 @@ def replicate(mesh: Mesh, tree):
     return jax.tree.map(lambda a: jax.device_put(a, sharding), tree)
 
 
-def distributed_settings(coordinator: str | None = None, num_processes: int | None = None,
-                         process_id: int | None = None) -> tuple[str, int, int] | None:
+def distributed_settings(
+    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
+) -> tuple[str, int, int] | None:
     """Multi-host settings from arguments, else JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES /
     JAX_PROCESS_ID; None when none is given (a single-process run)."""
     env = os.environ
@@ -67,7 +67,8 @@ def distributed_settings(coordinator: str | None = None, num_processes: int | No
         raise DeviceError(
             "multi-host training needs all three of --coordinator HOST:PORT, --num-processes N and "
             "--process-id I (or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID); got "
-            f"coordinator={coordinator!r}, num_processes={num_processes!r}, process_id={process_id!r}")
+            f"coordinator={coordinator!r}, num_processes={num_processes!r}, process_id={process_id!r}"
+        )
     if num_processes < 1 or not 0 <= process_id < num_processes:
         raise DeviceError(f"process id {process_id} must lie in [0, {num_processes}) processes")
     return coordinator, num_processes, process_id
@@ -83,8 +84,9 @@ def _int_env(name: str) -> int | None:
         raise DeviceError(f"environment variable {name}={value!r} must be an integer") from None
 
 
-def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
-                           process_id: int | None = None) -> bool:
+def initialize_distributed(
+    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
+) -> bool:
     """Join a multi-host run when settings are given; True when jax.distributed was started."""
     settings = distributed_settings(coordinator, num_processes, process_id)
     if settings is None or settings[1] == 1:
@@ -95,5 +97,7 @@ def initialize_distributed(coordinator: str | None = None, num_processes: int | 
     except RuntimeError as err:
         if "already" in str(err).lower():
             return True
-        raise DeviceError(f"could not join the multi-host run at {address} as process {index} of {count}: {err}") from err
+        raise DeviceError(
+            f"could not join the multi-host run at {address} as process {index} of {count}: {err}"
+        ) from err
     return True

@@ -12,8 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
-from flax import nnx
-from flax import struct
+from flax import nnx, struct
 
 
 @struct.dataclass
@@ -75,8 +74,12 @@ def make_eval_step(eval_def, top_k: int = 5):
         topk = jax.lax.top_k(logits, k)[1]
         top1 = topk[:, 0] == labels
         topn = jnp.any(topk == labels[:, None], axis=-1)
-        return {"loss": jnp.sum(loss * weights), "top1": jnp.sum(top1 * weights),
-                "top5": jnp.sum(topn * weights), "count": jnp.sum(weights)}
+        return {
+            "loss": jnp.sum(loss * weights),
+            "top1": jnp.sum(top1 * weights),
+            "top5": jnp.sum(topn * weights),
+            "count": jnp.sum(weights),
+        }
 
     return eval_step
 

@@ -61,8 +61,12 @@ class AnyNetXSpace:
             )
         d, w, b, g = (self._per_stage(k, params[k]) for k in PARAMS)
         self._check_range("d", d, range(1, self.max_depth + 1), f"1..{self.max_depth}")
-        self._check_range("w", w, range(self.width_step, self.max_width + 1, self.width_step),
-                          f"multiples of {self.width_step} up to {self.max_width}")
+        self._check_range(
+            "w",
+            w,
+            range(self.width_step, self.max_width + 1, self.width_step),
+            f"multiples of {self.width_step} up to {self.max_width}",
+        )
         self._check_range("b", b, self.b_choices, str(list(self.b_choices)))
         self._check_range("g", g, self.g_choices, str(list(self.g_choices)))
         if self.shared_b and len(set(b)) > 1:
@@ -143,10 +147,17 @@ _SPACES = [
     AnyNetXSpace("anynetx_a", "AnyNetX_A: 4 free stages (d<=16, w<=1024 by 8, b in 1,2,4, g in 1..32)"),
     AnyNetXSpace("anynetx_b", "AnyNetX_B: AnyNetX_A with one bottleneck ratio b shared by all stages", shared_b=True),
     AnyNetXSpace("anynetx_c", "AnyNetX_C: AnyNetX_B with one group width g shared too", shared_b=True, shared_g=True),
-    AnyNetXSpace("anynetx_d", "AnyNetX_D: AnyNetX_C with non-decreasing widths",
-                 shared_b=True, shared_g=True, increasing_w=True),
-    AnyNetXSpace("anynetx_e", "AnyNetX_E: AnyNetX_D with non-decreasing depths",
-                 shared_b=True, shared_g=True, increasing_w=True, increasing_d=True),
+    AnyNetXSpace(
+        "anynetx_d", "AnyNetX_D: AnyNetX_C with non-decreasing widths", shared_b=True, shared_g=True, increasing_w=True
+    ),
+    AnyNetXSpace(
+        "anynetx_e",
+        "AnyNetX_E: AnyNetX_D with non-decreasing depths",
+        shared_b=True,
+        shared_g=True,
+        increasing_w=True,
+        increasing_d=True,
+    ),
 ]
 
 SPACES: dict[str, AnyNetXSpace] = {space.name: space for space in _SPACES}

@@ -59,4 +59,6 @@ def se_resnext_cost(cost, in_channels, out_channels, stride, group_width, bottle
 
 @zoo.hookimpl
 def zoo_add_blocks():
-    return [zoo.Block("se_resnext", build_se_resnext, se_resnext_cost, "ResNeXt block with squeeze-excitation (Y block)")]
+    return [
+        zoo.Block("se_resnext", build_se_resnext, se_resnext_cost, "ResNeXt block with squeeze-excitation (Y block)")
+    ]
