@@ -40,7 +40,7 @@ print(json.dumps({"import_s": t_import, "load_to_logits_s": total,
 
 
 def zoo_to_timm(arrays: dict) -> dict:
-    """Our flat keys -> timm's RegNet names and PyTorch layouts (the inverse of zoo.convert.timm)."""
+    """Our flat keys -> timm's RegNet names and PyTorch layouts (the inverse of zoo.weights.layouts.timm)."""
     import re
 
     import numpy as np
@@ -92,7 +92,7 @@ def main() -> None:
     from safetensors.numpy import save_file
 
     import zoo
-    from zoo.weights import state_arrays
+    from zoo.weights.state_file import state_arrays
 
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp, HubServer() as hub:
         env = {

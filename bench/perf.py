@@ -32,13 +32,13 @@ import types
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import optax
 from flax import nnx
 
 sys.path.insert(0, str(Path(__file__).parent))
-import zoo  # noqa: E402
 from seed_baseline import BookRegNetX32  # noqa: E402
+
+import zoo  # noqa: E402
 from zoo.nn.conv_lowering import conv_lowering  # noqa: E402
 
 

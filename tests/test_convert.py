@@ -22,9 +22,9 @@ from hubserver import hub  # noqa: F401  (fixture)
 from safetensors.numpy import save_file
 
 import zoo
-from zoo.convert import converted_path, file_sha256, layout_from_keys
-from zoo.convert.transformers import spec_from_transformers_config
 from zoo.errors import WeightsFormatError
+from zoo.weights.layouts import converted_path, file_sha256, layout_from_keys
+from zoo.weights.layouts.transformers import spec_from_transformers_config
 
 
 def reference_model(layer_type: str, **config):
@@ -155,7 +155,7 @@ def test_conversion_is_cached_and_reused(tmp_path, monkeypatch):
     def no_second_conversion(*args, **kwargs):
         raise AssertionError("converted again")
 
-    monkeypatch.setattr("zoo.weights_local.to_zoo_arrays", no_second_conversion)
+    monkeypatch.setattr("zoo.weights.pretrained.to_zoo_arrays", no_second_conversion)
     x, expected = reference_logits(reference)
     assert_close(our_logits(zoo.load(tmp_path / "ckpt"), x), expected)
 

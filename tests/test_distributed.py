@@ -125,7 +125,7 @@ def _free_port() -> int:
 
 
 def test_two_processes_train_together_on_loopback(data_dir, tmp_path):
-    from zoo.weights_local import save_pretrained
+    from zoo.weights.pretrained import save_pretrained
 
     save_pretrained(zoo.create(TINY), tmp_path / "tiny")
     port = _free_port()

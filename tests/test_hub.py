@@ -15,10 +15,10 @@ from hubserver import hub  # noqa: F401  (fixture)
 import zoo
 from zoo.cli import main
 from zoo.errors import ChecksumMismatchError, HubError, OfflineCacheError, WeightsFormatError, WeightsMismatchError
-from zoo.hub import hub_settings
-from zoo.hub_load import load_tag
-from zoo.hub_tags import PretrainedTag
-from zoo.weights import state_arrays
+from zoo.hub.client import hub_settings
+from zoo.hub.load import load_tag
+from zoo.hub.tags import PretrainedTag
+from zoo.weights.state_file import state_arrays
 
 SPEC = zoo.ModelSpec(
     stages=(zoo.StageSpec(depth=1, width=8, group_width=4),), stem_width=8, num_classes=3, in_channels=1, input_size=32
@@ -245,7 +245,7 @@ def test_config_json_alone_rebuilds_the_model(hub):
 
 def test_tag_fields_are_checked(hub):
     from zoo.errors import RegistryError
-    from zoo.hub_tags import parse_tags
+    from zoo.hub.tags import parse_tags
 
     with pytest.raises(RegistryError, match="layout"):
         parse_tags("m", {"t": {"hub_id": "a/b", "layout": "keras"}}, "reg.toml")

@@ -14,7 +14,6 @@ from zoo.sweep.runner import make_manifest, run_sweep
 from zoo.sweep.table import read_rows
 from zoo.sweep.trial import run_trial
 
-
 TINY = ModelSpec(stages=(StageSpec(1, 8, 8),), stem_width=8, num_classes=10, in_channels=1, input_size=8)
 RECIPE = {
     "dataset": "digits",

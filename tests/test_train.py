@@ -241,7 +241,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
 
 
 def test_fine_tuning_from_a_saved_folder_makes_a_new_head(data_dir, tmp_path):
-    from zoo.weights_local import save_pretrained
+    from zoo.weights.pretrained import save_pretrained
 
     five = zoo.create(TINY.replace(num_classes=5), seed=7)
     save_pretrained(five, tmp_path / "five")

@@ -14,7 +14,7 @@ TINY = zoo.ModelSpec(stages=(zoo.StageSpec(1, 8, 4),), stem_width=8, in_channels
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    from zoo.weights_local import save_pretrained
+    from zoo.weights.pretrained import save_pretrained
 
     path = tmp_path_factory.mktemp("tiny")
     save_pretrained(zoo.create(TINY), path)

@@ -16,10 +16,10 @@ from safetensors.numpy import save_file
 
 import zoo
 from zoo.errors import SpecError, WeightsFormatError, WeightsMismatchError, ZooError
-from zoo.weights import read_arrays, read_header, save_weights, state_arrays
-from zoo.weights_adapt import PretrainedAdaptationWarning, adapt_input_kernel
-from zoo.weights_config import Preprocessing, read_config
-from zoo.weights_local import save_pretrained
+from zoo.weights.adapt import PretrainedAdaptationWarning, adapt_input_kernel
+from zoo.weights.config import Preprocessing, read_config
+from zoo.weights.pretrained import save_pretrained
+from zoo.weights.state_file import read_arrays, read_header, save_weights, state_arrays
 
 TINY = zoo.ModelSpec(
     stages=(zoo.StageSpec(depth=1, width=8, group_width=4), zoo.StageSpec(depth=2, width=16, group_width=8)),
@@ -259,7 +259,7 @@ def test_zero_copy_reads_match_safetensors_for_every_dtype(tmp_path):
     )
 )
 def test_malformed_config_json_raises_a_format_error(data):
-    from zoo.weights_config import config_from_dict
+    from zoo.weights.config import config_from_dict
 
     data = {"library_name": "anynet-zoo", "format_version": 1, "spec": TINY.to_dict(), **data}
     try:

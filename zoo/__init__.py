@@ -8,7 +8,7 @@ from zoo.complexity import complexity
 from zoo.components import Block, DesignRule, Head, Stem
 from zoo.cost import Cost
 from zoo.hookspecs import hookimpl
-from zoo.hub import push_to_hub
+from zoo.hub.client import push_to_hub
 from zoo.inference import compile_forward
 from zoo.nn.anynet import AnyNet
 from zoo.nn.builtin import ClassifierHead, ResNeXtBlock, SimpleStem, classifier_cost, resnext_cost, simple_stem_cost
@@ -17,7 +17,7 @@ from zoo.plugins import get_component, register_plugin, unregister_plugin
 from zoo.registry import get_spec, list_models
 from zoo.spec import ModelSpec, StageSpec
 from zoo.summary import layer_summary
-from zoo.weights_local import save_pretrained
+from zoo.weights.pretrained import save_pretrained
 
 __version__ = "0.1.0"
 

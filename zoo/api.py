@@ -1,6 +1,6 @@
 """Building models by name or spec: `create`, and `load` with pretrained weights (docs/weights.md).
 
-`load` composes the registry (names, aliases, pretrained tags) with zoo.weights_local
+`load` composes the registry (names, aliases, pretrained tags) with zoo.weights.pretrained
 (files and folders) and zoo.hub (the Hugging Face Hub); those modules know files and specs,
 not the registry.
 """
@@ -54,7 +54,7 @@ def split_tag(name: str) -> tuple[Any, str | None]:
 
 def pretrained_tags(name: str) -> dict:
     """The pretrained tags of a named model, as PretrainedTag values keyed by tag."""
-    from zoo.hub_tags import parse_tags
+    from zoo.hub.tags import parse_tags
 
     entry, _ = split_tag(name)
     return parse_tags(entry.name, entry.table.get("pretrained"), entry.where)
@@ -62,7 +62,7 @@ def pretrained_tags(name: str) -> dict:
 
 def resolve_tag(name: str, pretrained: bool | str = True):
     """The PretrainedTag that `load(name, pretrained)` would fetch."""
-    from zoo.hub_tags import parse_tags, pick_tag
+    from zoo.hub.tags import parse_tags, pick_tag
 
     entry, tag = split_tag(name)
     if isinstance(pretrained, str):
@@ -92,10 +92,10 @@ def load(
     Overrides change spec fields; a different num_classes re-initialises the head, a different
     in_channels adapts the stem.
     """
-    from zoo.weights_local import build_pretrained, load_folder
+    from zoo.weights.pretrained import build_pretrained, load_folder
 
     if isinstance(name_or_spec, str) and name_or_spec.startswith(HUB_PREFIX):
-        from zoo.hub_load import load_hub_repo
+        from zoo.hub.load import load_hub_repo
 
         return load_hub_repo(name_or_spec[len(HUB_PREFIX) :], seed=seed, **overrides)
     if _looks_like_path(name_or_spec):
@@ -119,7 +119,7 @@ def load(
         return build_pretrained(pretrained, spec=entry.spec(), seed=seed, where=pretrained, **overrides)
     if not pretrained:
         return create(entry.spec(), seed=seed, **overrides)
-    from zoo.hub_load import load_tag
+    from zoo.hub.load import load_tag
 
     return load_tag(resolve_tag(name_or_spec, pretrained), entry.spec(), seed=seed, **overrides)
 
@@ -127,8 +127,8 @@ def load(
 def download(name: str, pretrained: bool | str = True) -> Path:
     """Fetch the weights `load(name, pretrained)` would use into the Hub cache, without building the
     model (for `zoo download`, and before going offline); returns the cached file."""
-    from zoo.hub import fetch_file, hub_settings, split_revision
-    from zoo.hub_load import fetch_tag
+    from zoo.hub.client import fetch_file, hub_settings, split_revision
+    from zoo.hub.load import fetch_tag
 
     if name.startswith(HUB_PREFIX):
         repo_id, revision = split_revision(name[len(HUB_PREFIX) :])

@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="loaded plugins, what they contribute, and failures")
     p.set_defaults(func=cmd_plugins)
 
-    from zoo.hub_cli import add_hub_commands
+    from zoo.hub.cli import add_hub_commands
 
     add_hub_commands(sub)
 

@@ -67,8 +67,8 @@ def build_model(model, *, num_classes: int, image_size: int | None, pretrained: 
 
 def _save_weights(model, out_dir: Path, pipeline: Pipeline) -> None:
     try:
-        from zoo.weights_config import Preprocessing
-        from zoo.weights_local import save_pretrained
+        from zoo.weights.config import Preprocessing
+        from zoo.weights.pretrained import save_pretrained
     except ImportError:  # the weights module is optional for training
         print(
             "zoo: note: zoo.save_pretrained is unavailable; final weights are only in the checkpoints", file=sys.stderr

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import yaml
 
-from zoo.weights_config import read_config
+from zoo.weights.config import read_config
 
 
 def card_metadata(*, metrics: Mapping[str, float] | None, dataset: str | None, license: str = "apache-2.0") -> dict:

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from zoo.convert.timm import is_timm_layout, timm_to_zoo
-from zoo.convert.transformers import is_transformers_config, is_transformers_layout, transformers_to_zoo
 from zoo.errors import WeightsFormatError
+from zoo.weights.layouts.timm import is_timm_layout, timm_to_zoo
+from zoo.weights.layouts.transformers import is_transformers_config, is_transformers_layout, transformers_to_zoo
 
 LAYOUTS = ("zoo", "timm", "transformers")
 CONVERTER_VERSION = "1"
@@ -28,7 +28,7 @@ def layout_from_config(config: Mapping[str, Any] | None) -> str | None:
     """The layout a config.json announces, or None when it says nothing we know."""
     if not config:
         return None
-    from zoo.weights_config import is_zoo_config
+    from zoo.weights.config import is_zoo_config
 
     if is_zoo_config(config):
         return "zoo"

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from zoo.convert.torch_layout import put_bn, put_conv, put_linear
 from zoo.errors import WeightsFormatError
+from zoo.weights.layouts.torch_layout import put_bn, put_conv, put_linear
 
 BLOCK = re.compile(r"^s(\d+)\.b(\d+)\.")
 

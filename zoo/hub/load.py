@@ -9,14 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zoo.convert.configs import spec_from_config
-from zoo.hub import fetch_file, hub_settings, split_revision
-from zoo.hub_tags import PretrainedTag
+from zoo.hub.client import fetch_file, hub_settings, split_revision
+from zoo.hub.tags import PretrainedTag
 from zoo.nn.anynet import AnyNet
 from zoo.spec import ModelSpec
-from zoo.weights import WEIGHTS_NAME
-from zoo.weights_config import CONFIG_NAME, read_json
-from zoo.weights_local import build_pretrained
+from zoo.weights.config import CONFIG_NAME, read_json
+from zoo.weights.layouts.configs import spec_from_config
+from zoo.weights.pretrained import build_pretrained
+from zoo.weights.state_file import WEIGHTS_NAME
 
 
 def fetch_tag(tag: PretrainedTag) -> Path:

@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 from flax import nnx
 
-from zoo.convert import converted_path, file_sha256, layout_from_config, layout_from_keys, to_zoo_arrays
 from zoo.errors import WeightsFormatError
 from zoo.nn.anynet import AnyNet
 from zoo.spec import ModelSpec
-from zoo.weights import (
+from zoo.weights.adapt import adapt_arrays
+from zoo.weights.config import CONFIG_NAME, Preprocessing, make_config, read_json, write_config
+from zoo.weights.layouts import converted_path, file_sha256, layout_from_config, layout_from_keys, to_zoo_arrays
+from zoo.weights.state_file import (
     WEIGHTS_NAME,
     apply_arrays,
     read_arrays,
@@ -30,8 +32,6 @@ from zoo.weights import (
     spec_from_metadata,
     spec_metadata,
 )
-from zoo.weights_adapt import adapt_arrays
-from zoo.weights_config import CONFIG_NAME, Preprocessing, make_config, read_json, write_config
 
 
 def save_pretrained(
@@ -127,7 +127,7 @@ def build_pretrained(
 def load_folder(directory: str | os.PathLike, *, seed: int = 0, **overrides: Any) -> AnyNet:
     """A model from a folder holding model.safetensors and config.json: one written by save_pretrained,
     a Hub snapshot, or a timm / transformers RegNet checkpoint folder."""
-    from zoo.convert.configs import spec_from_config
+    from zoo.weights.layouts.configs import spec_from_config
 
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME

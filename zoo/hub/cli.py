@@ -24,7 +24,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from zoo.hub import push_folder
+    from zoo.hub.client import push_folder
 
     commit = push_folder(
         args.dir,

@@ -15,7 +15,7 @@ from typing import Any
 
 from zoo.errors import SpecError, WeightsFormatError
 from zoo.spec import ModelSpec
-from zoo.weights import FORMAT_NAME, FORMAT_VERSION, _zoo_version, atomic_write_text
+from zoo.weights.state_file import FORMAT_NAME, FORMAT_VERSION, _zoo_version, atomic_write_text
 
 CONFIG_NAME = "config.json"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

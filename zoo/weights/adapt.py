@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 from flax import nnx
 
-from zoo.weights import state_arrays
+from zoo.weights.state_file import state_arrays
 
 HEAD_PREFIX = "head."
 STEM_PREFIX = "stem."

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from zoo.convert.torch_layout import put_bn, put_conv, put_linear
 from zoo.errors import SpecError, WeightsFormatError
 from zoo.spec import ModelSpec, StageSpec
+from zoo.weights.layouts.torch_layout import put_bn, put_conv, put_linear
 
 BLOCK = re.compile(r"^(?:regnet\.)?encoder\.stages\.(\d+)\.layers\.(\d+)\.")
 

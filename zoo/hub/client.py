@@ -64,7 +64,7 @@ def _forget_cached(path: Path) -> None:
 
 
 def verify_sha256(path: Path, expected: str, *, what: str) -> None:
-    from zoo.convert import file_sha256
+    from zoo.weights.layouts import file_sha256
 
     actual = file_sha256(path)
     if actual != expected.lower():
@@ -175,9 +175,9 @@ def push_folder(
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    from zoo.hub_card import render_model_card
-    from zoo.weights import WEIGHTS_NAME, read_header
-    from zoo.weights_config import CONFIG_NAME, read_config
+    from zoo.hub.card import render_model_card
+    from zoo.weights.config import CONFIG_NAME, read_config
+    from zoo.weights.state_file import WEIGHTS_NAME, read_header
 
     s = hub_settings(endpoint, token=token)
     if s.offline:
@@ -234,7 +234,7 @@ def push_to_hub(
 
     Either all three files land or none: they travel in a single Hub commit.
     """
-    from zoo.weights_local import save_pretrained
+    from zoo.weights.pretrained import save_pretrained
 
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
         save_pretrained(model, tmp, preprocessing=preprocessing, labels=labels, architecture=architecture)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from zoo.convert import layout_from_config
-from zoo.convert.transformers import spec_from_transformers_config
 from zoo.errors import WeightsFormatError
 from zoo.spec import ModelSpec
+from zoo.weights.layouts import layout_from_config
+from zoo.weights.layouts.transformers import spec_from_transformers_config
 
 
 def _registry_spec(name: str) -> ModelSpec:
@@ -25,7 +25,7 @@ def spec_from_config(
     config: Mapping[str, Any] | None, where: str, spec_for_name: Callable[[str], ModelSpec] = _registry_spec
 ) -> tuple[ModelSpec | None, str | None]:
     """(spec, layout) from a config.json object; (None, None) when there is no config."""
-    from zoo.weights_config import config_from_dict
+    from zoo.weights.config import config_from_dict
 
     if config is None:
         return None, None

@@ -1,0 +1,1 @@
+"""The Hugging Face Hub: fetch (cache, pinning, verification), push, model cards, pretrained tags, CLI."""

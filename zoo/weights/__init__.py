@@ -1,0 +1,1 @@
+"""Weights: safetensors files of NNX state, config.json, adaptation, foreign layouts, the pretrained build."""
