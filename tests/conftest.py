@@ -15,6 +15,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach the real Hub
 
+# The loopback Hub: its `hub` fixture is shared with every test module from here.
+pytest_plugins = ["hubserver"]
+
 
 @pytest.fixture
 def fresh_plugins(monkeypatch):

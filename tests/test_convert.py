@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import torch  # CI installs torch==2.13.0 (CPU) and transformers for these parity tests
 import transformers
-from hubserver import hub  # noqa: F401  (fixture)
 from safetensors.numpy import save_file
 
 import zoo

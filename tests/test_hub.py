@@ -10,7 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import yaml
-from hubserver import hub  # noqa: F401  (fixture)
 
 import zoo
 from zoo.cli import main

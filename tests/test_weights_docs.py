@@ -10,7 +10,6 @@ import re
 import shlex
 from pathlib import Path
 
-from hubserver import hub  # noqa: F401  (fixture)
 from safetensors.numpy import save_file
 from test_convert import reference_model, to_timm_names, transformers_state
 
