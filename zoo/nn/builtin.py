@@ -1,7 +1,7 @@
-"""The zoo's own components, registered through the same hooks as any plugin.
+"""The zoo's own components: the `simple` stem, `resnext` block and `classifier` head.
 
-`simple` stem, `resnext` block, `classifier` head, and the `anynet` and `regnet` design
-rules. Each module sits beside the function that counts its cost.
+Each module sits beside the function that counts its cost; zoo.plugins.builtin registers
+them through the same hooks as any plugin.
 """
 
 from __future__ import annotations
@@ -12,11 +12,7 @@ from typing import Any
 import jax
 from flax import nnx
 
-from zoo.components import Block, DesignRule, Head, Stem
 from zoo.cost import Cost
-from zoo.design import expand_anynet, expand_regnet
-from zoo.design.sampling import sample_regnet
-from zoo.hookspecs import hookimpl
 from zoo.nn.layers import batch_norm, conv, conv_bias, global_avg_pool, projection, projection_cost
 from zoo.spec import bottleneck_width
 
@@ -35,6 +31,22 @@ class SimpleStem(nnx.Module):
 
 def simple_stem_cost(cost: Cost, in_channels: int, out_channels: int, options: Mapping[str, Any]) -> Cost:
     return cost.conv(in_channels, out_channels, 3, stride=2, bias=conv_bias(options)).norm(out_channels)
+
+
+class CifarStem(nnx.Module):
+    """One stride-1 3x3 convolution, BN, ReLU (pycls's CIFAR stem): keeps small inputs' resolution,
+    so four stride-2 stages still see maps larger than 1x1."""
+
+    def __init__(self, in_channels: int, out_channels: int, options: Mapping[str, Any], *, rngs: nnx.Rngs):
+        self.conv = conv(in_channels, out_channels, 3, stride=1, bias=conv_bias(options), rngs=rngs)
+        self.bn = batch_norm(out_channels, options, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return nnx.relu(self.bn(self.conv(x)))
+
+
+def cifar_stem_cost(cost: Cost, in_channels: int, out_channels: int, options: Mapping[str, Any]) -> Cost:
+    return cost.conv(in_channels, out_channels, 3, stride=1, bias=conv_bias(options)).norm(out_channels)
 
 
 # -- block -----------------------------------------------------------------------------
@@ -112,32 +124,3 @@ class ClassifierHead(nnx.Module):
 
 def classifier_cost(cost: Cost, in_channels: int, num_classes: int, options: Mapping[str, Any]) -> Cost:
     return cost.global_pool().linear(in_channels, num_classes, bias=True)
-
-
-# -- hooks -----------------------------------------------------------------------------
-@hookimpl
-def zoo_add_stems():
-    return [Stem("simple", SimpleStem, simple_stem_cost, "3x3 stride-2 conv, BN, ReLU")]
-
-
-@hookimpl
-def zoo_add_blocks():
-    return [Block("resnext", ResNeXtBlock, resnext_cost, "ResNeXt bottleneck block (X block)")]
-
-
-@hookimpl
-def zoo_add_heads():
-    return [Head("classifier", ClassifierHead, classifier_cost, "global average pool + linear")]
-
-
-@hookimpl
-def zoo_add_design_rules():
-    return [
-        DesignRule("anynet", expand_anynet, "explicit stages: [depth, width, group_width, bot_mul]"),
-        DesignRule(
-            "regnet",
-            expand_regnet,
-            "quantized linear widths (w0, wa, wm, depth, group_w, bot_mul, q)",
-            sample=sample_regnet,
-        ),
-    ]
