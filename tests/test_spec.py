@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from zoo import ModelSpec, StageSpec
 from zoo.errors import SpecError
+from zoo.spec import BUILTIN_OPTIONS
 
 names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12)
 scalars = st.one_of(
@@ -47,7 +48,7 @@ def model_specs(draw):
         num_classes=draw(st.integers(1, 10_000)),
         in_channels=draw(st.integers(1, 16)),
         input_size=draw(st.integers(1, 512)),
-        options=draw(st.dictionaries(names, scalars, max_size=4)),
+        options=draw(st.dictionaries(names.filter(lambda n: n not in BUILTIN_OPTIONS), scalars, max_size=4)),
     )
 
 
@@ -98,7 +99,7 @@ def test_invalid_stage_names_the_field_and_rule(fields, message):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (dict(num_classes=0), "num_classes must be a positive integer"),
+        (dict(num_classes=-1), "num_classes must be an integer >= 0"),
         (dict(in_channels=-1), "in_channels must be a positive integer"),
         (dict(block=""), "block must be a component name"),
         (dict(stages=()), "stages must be a non-empty list"),

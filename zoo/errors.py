@@ -79,6 +79,22 @@ class OfflineCacheError(HubError):
     """Offline mode is on and the cache lacks a file that is needed."""
 
 
+class HubReferenceError(HubError, ValueError):
+    """A repo id, revision or filename is malformed or could name a path outside the cache."""
+
+
+class HubConnectionError(HubError):
+    """The Hub could not be reached, or it dropped the connection before the whole file came."""
+
+
+class HubTimeoutError(HubConnectionError):
+    """The Hub stopped answering for longer than the timeout."""
+
+
+class HubServerError(HubError):
+    """The Hub answered with a server error (HTTP 5xx)."""
+
+
 class DatasetError(ZooError):
     """A dataset cannot be found, prepared or read, or does not fit image classification."""
 
@@ -126,3 +142,14 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A ' Did you mean: a, b?' suffix, or '' when nothing is close."""
     hits = closest(name, candidates)
     return f" Did you mean: {', '.join(hits)}?" if hits else ""
+
+
+def reject_unknown(
+    keys: Iterable[str], known: Iterable[str], where: str, error: type[ZooError] = SpecError, what: str = "field"
+) -> None:
+    """The one unknown-field check: raise `error` naming each key not in `known`, and the known ones."""
+    known = sorted(known)
+    unknown = sorted(set(keys) - set(known))
+    if unknown:
+        hints = "".join(did_you_mean(u, known) for u in unknown[:3])
+        raise error(f"{where}: unknown {what}(s) {unknown}; known {what}s are {known}.{hints}")

@@ -7,7 +7,13 @@ lossless.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
+import functools
 import json
+import math
+import os
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -18,6 +24,80 @@ import tomli_w
 from zoo.errors import SpecError
 
 Scalar = bool | int | float | str
+LIMITS_ENV = "ZOO_SPEC_LIMITS"
+
+
+@dataclass(frozen=True)
+class SpecLimits:
+    """Bounds on what a spec may ask for, so an untrusted config.json cannot make the zoo build for
+    minutes or allocate gigabytes. The 24 paper models use at most 17 blocks per stage, 27 in all and
+    3,712 channels; the defaults leave several times that room. Raise them for research with
+    ZOO_SPEC_LIMITS="depth=500,width=65536" or `with spec_limits(depth=500): ...`."""
+
+    depth: int = 128  # blocks in one stage
+    blocks: int = 256  # blocks in all stages together
+    stages: int = 16
+    width: int = 16_384  # any channel count: stage width, bottleneck width, stem width
+    num_classes: int = 100_000
+    in_channels: int = 64
+    input_size: int = 8_192
+    bottleneck_ratio: float = 64.0
+
+    def with_text(self, text: str, where: str) -> SpecLimits:
+        """These limits with 'field=value,...' applied (the ZOO_SPEC_LIMITS syntax)."""
+        changes: dict[str, Any] = {}
+        for item in filter(None, (p.strip() for p in text.split(","))):
+            name, _, value = item.partition("=")
+            kind = {f.name: f.type for f in fields(self)}.get(name.strip())
+            try:
+                if kind is None:
+                    raise ValueError
+                changes[name.strip()] = float(value) if kind == "float" else int(value)
+            except ValueError:
+                raise SpecError(
+                    f"{where}: cannot read {item!r}; write NAME=NUMBER pairs separated by commas, "
+                    f"NAME one of {[f.name for f in fields(self)]}"
+                ) from None
+        return dataclasses.replace(self, **changes)
+
+
+_raised: contextvars.ContextVar[SpecLimits | None] = contextvars.ContextVar("zoo_spec_limits", default=None)
+
+
+@functools.lru_cache(maxsize=8)
+def _limits_from_env(text: str) -> SpecLimits:
+    return SpecLimits().with_text(text, LIMITS_ENV)
+
+
+def current_limits() -> SpecLimits:
+    """The limits in force: those set by spec_limits(), else the defaults changed by ZOO_SPEC_LIMITS."""
+    return _raised.get() or _limits_from_env(os.environ.get(LIMITS_ENV, ""))
+
+
+@contextlib.contextmanager
+def spec_limits(**changes: int | float) -> Iterator[SpecLimits]:
+    """Specs built inside the block may go up to these limits (for research on very large models)."""
+    limits = dataclasses.replace(current_limits(), **changes)
+    token = _raised.set(limits)
+    try:
+        yield limits
+    finally:
+        _raised.reset(token)
+
+
+def _check_limit(where: str, name: str, value: float, limit: float, what: str) -> None:
+    if value > limit:
+        raise SpecError(
+            f"{where} {value} exceeds the limit of {limit} {what}; a spec this large is refused before "
+            f"anything is built. For research, raise it with {LIMITS_ENV}='{name}=N' or "
+            f"zoo.spec.spec_limits({name}=N)"
+        )
+
+
+# Options the built-in components read, with the values they accept (plugins read their own).
+_NUMBER_OPTIONS = {"bn_momentum": (0.0, 1.0), "bn_eps": (0.0, 1.0)}
+_BOOL_OPTIONS = ("conv_bias", "zero_init_last_bn")
+BUILTIN_OPTIONS = (*_NUMBER_OPTIONS, *_BOOL_OPTIONS)
 
 
 def _is_int(value: Any) -> bool:
@@ -48,6 +128,14 @@ class Options(Mapping[str, Scalar]):
                     f"{where}.{key}: option values must be a bool, int, float or string, "
                     f"got {type(value).__name__} {value!r}"
                 )
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SpecError(f"{where}.{key}: option values must be finite numbers, got {value!r}")
+            if key in _NUMBER_OPTIONS:
+                low, high = _NUMBER_OPTIONS[key]
+                if not _is_number(value) or not low <= value <= high:
+                    raise SpecError(f"{where}.{key} must be a number between {low:g} and {high:g}, got {value!r}")
+            if key in _BOOL_OPTIONS and not isinstance(value, bool):
+                raise SpecError(f"{where}.{key} must be true or false, got {value!r}")
         self._items = tuple(sorted(items.items()))
 
     def __getitem__(self, key: str) -> Scalar:
@@ -88,6 +176,18 @@ class StageSpec:
         if not _is_number(self.bottleneck_ratio):
             raise SpecError(f"{where}.bottleneck_ratio must be a number, got {self.bottleneck_ratio!r}")
         object.__setattr__(self, "bottleneck_ratio", float(self.bottleneck_ratio))
+        if not math.isfinite(self.bottleneck_ratio):
+            raise SpecError(f"{where}.bottleneck_ratio must be a finite number, got {self.bottleneck_ratio}")
+        limits = current_limits()
+        _check_limit(f"{where}.depth", "depth", self.depth, limits.depth, "blocks per stage")
+        _check_limit(f"{where}.width", "width", self.width, limits.width, "channels")
+        _check_limit(
+            f"{where}.bottleneck_ratio",
+            "bottleneck_ratio",
+            self.bottleneck_ratio,
+            limits.bottleneck_ratio,
+            "(times the width)",
+        )
         if self.depth < 1:
             raise SpecError(f"{where}.depth must be >= 1, got {self.depth}")
         if self.width < 1:
@@ -99,6 +199,7 @@ class StageSpec:
         if not self.bottleneck_ratio > 0:
             raise SpecError(f"{where}.bottleneck_ratio must be > 0, got {self.bottleneck_ratio}")
         inner = bottleneck_width(self.width, self.bottleneck_ratio)
+        _check_limit(f"{where} bottleneck width", "width", inner, limits.width, "channels")
         if inner < 1 or inner % self.group_width:
             raise SpecError(
                 f"{where}: width {self.width} x bottleneck_ratio {self.bottleneck_ratio} = {inner} "
@@ -161,10 +262,22 @@ class ModelSpec:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise SpecError(f"{where}.{name} must be a component name (non-empty string), got {value!r}")
-        for name in ("stem_width", "num_classes", "in_channels", "input_size"):
+        for name in ("stem_width", "in_channels", "input_size"):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
                 raise SpecError(f"{where}.{name} must be a positive integer, got {value!r}")
+        limits = current_limits()
+        _check_limit(f"{where}.stem_width", "width", self.stem_width, limits.width, "channels")
+        _check_limit(f"{where}.num_classes", "num_classes", self.num_classes, limits.num_classes, "classes")
+        _check_limit(f"{where}.in_channels", "in_channels", self.in_channels, limits.in_channels, "channels")
+        _check_limit(f"{where}.input_size", "input_size", self.input_size, limits.input_size, "pixels")
+        _check_limit(f"{where} number of stages", "stages", len(stages), limits.stages, "stages")
+        _check_limit(f"{where} total depth", "blocks", sum(s.depth for s in stages), limits.blocks, "blocks")
+        if not _is_int(self.num_classes) or self.num_classes < 0:
+            raise SpecError(
+                f"{where}.num_classes must be an integer >= 0 (0: no classifier, pooled features), "
+                f"got {self.num_classes!r}"
+            )
         if not isinstance(self.options, Options):
             if not isinstance(self.options, Mapping):
                 raise SpecError(f"{where}.options must be a table/object, got {type(self.options).__name__}")
