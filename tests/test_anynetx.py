@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import zoo
 import zoo.plugins
+from zoo import plugin_kit as kit
 from zoo.errors import SpecError
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "zoo-anynetx"
@@ -32,7 +33,7 @@ def anynetx_plugin():
     zoo.plugins.reset()
 
 
-def rule(name: str) -> zoo.DesignRule:
+def rule(name: str) -> kit.DesignRule:
     return zoo.plugins.manager().get("rule", name)
 
 

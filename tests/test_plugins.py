@@ -19,6 +19,7 @@ from flax import nnx
 
 import zoo
 import zoo.plugins
+from zoo import plugin_kit as kit
 from zoo.cli import main as zoo_cli
 from zoo.errors import (
     ComponentContractError,
@@ -33,12 +34,12 @@ from zoo.plugins import PluginWarning
 TINY_BLOCK = """
 import jax
 from flax import nnx
-import zoo
+from zoo import plugin_kit as kit
 
 
 class TinyBlock(nnx.Module):
     def __init__(self, in_channels, out_channels, stride, group_width, bottleneck_ratio, options, *, rngs):
-        self.conv = zoo.conv(in_channels, out_channels, 3, stride=stride, rngs=rngs)
+        self.conv = kit.conv(in_channels, out_channels, 3, stride=stride, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return nnx.relu(self.conv(x))
@@ -61,7 +62,7 @@ TINY_NET = {
 
 
 def expected_tiny_net_cost() -> dict[str, int]:
-    cost = zoo.Cost(16, 16).conv(3, 4, 3, stride=2).norm(4)  # the built-in `simple` stem
+    cost = kit.Cost(16, 16).conv(3, 4, 3, stride=2).norm(4)  # the built-in `simple` stem
     cost = cost.conv(4, 4, 3, stride=2).conv(4, 8, 3, stride=2).conv(8, 8, 3)
     return cost.global_pool().linear(8, 3).totals()
 
@@ -98,9 +99,9 @@ def blocks_plugin(name: str = "tiny", **record: object) -> str:
     return (
         TINY_BLOCK
         + f"""
-@zoo.hookimpl
+@kit.hookimpl
 def zoo_add_blocks():
-    return [zoo.Block({name!r}, TinyBlock, tiny_cost{", " + fields if fields else ""})]
+    return [kit.Block({name!r}, TinyBlock, tiny_cost{", " + fields if fields else ""})]
 """
     )
 
@@ -121,7 +122,7 @@ def test_an_installed_plugin_block_is_usable_by_name_from_its_registry_entry(env
         env,
         "zoo-tiny",
         "zplug_tiny",
-        blocks_plugin() + f"\n@zoo.hookimpl\ndef zoo_add_models():\n    return {{'tiny_net': {TINY_NET!r}}}\n",
+        blocks_plugin() + f"\n@kit.hookimpl\ndef zoo_add_models():\n    return {{'tiny_net': {TINY_NET!r}}}\n",
     )
     assert loaded()["zplug_tiny"].distribution == "zoo-tiny"
     assert zoo.plugins.manager().infos["zplug_tiny"].version == "1.2.3"
@@ -188,7 +189,7 @@ def test_two_plugins_giving_one_block_name_conflict_naming_both(env):
 
 
 def test_two_plugins_giving_one_model_name_conflict_naming_both(env):
-    models = f"import zoo\n@zoo.hookimpl\ndef zoo_add_models():\n    return {{'tiny_net': {TINY_NET!r}}}\n"
+    models = f"from zoo import plugin_kit as kit\n@kit.hookimpl\ndef zoo_add_models():\n    return {{'tiny_net': {TINY_NET!r}}}\n"
     install(env, "zoo-a", "zplug_a", models)
     install(env, "zoo-b", "zplug_b", models)
     with pytest.raises(PluginConflictError, match="model 'tiny_net' is contributed by both plugin") as err:
@@ -198,7 +199,7 @@ def test_two_plugins_giving_one_model_name_conflict_naming_both(env):
 
 def test_a_plugin_model_cannot_shadow_a_core_model_unless_it_overrides(env):
     class Shadow:
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_models(self):
             return {"regnetx_002": {**TINY_NET, "block": "resnext"}}
 
@@ -214,9 +215,9 @@ def test_an_override_replaces_the_other_contribution_in_either_order(env):
     assert zoo.plugins.manager().provider("block", "resnext") == "zplug_a"
 
     class Late:
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_blocks(self):
-            return [zoo.Block("tiny", TinyBlock, tiny_cost)]
+            return [kit.Block("tiny", TinyBlock, tiny_cost)]
 
     install(env, "zoo-b", "zplug_b", blocks_plugin("tiny", override=True))
     zoo.plugins.reset()
@@ -226,9 +227,9 @@ def test_an_override_replaces_the_other_contribution_in_either_order(env):
 
 def test_runtime_registration_of_a_clashing_plugin_is_refused_and_rolled_back(env):
     class Copy:
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_blocks(self):
-            return [zoo.Block("resnext", TinyBlock, tiny_cost)]
+            return [kit.Block("resnext", TinyBlock, tiny_cost)]
 
     with pytest.raises(PluginConflictError, match="'zoo.builtin' and plugin 'copy'"):
         zoo.register_plugin(Copy(), name="copy")
@@ -272,14 +273,14 @@ def test_a_plugin_whose_hook_raises_is_dropped_whole_and_the_zoo_works(env):
         "zoo-half",
         "zplug_half",
         """
-        import zoo
-        from zoo import SimpleStem, simple_stem_cost
+        from zoo import plugin_kit as kit
+        from zoo.plugin_kit import SimpleStem, simple_stem_cost
 
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_stems():
-            return [zoo.Stem("half_stem", SimpleStem, simple_stem_cost)]
+            return [kit.Stem("half_stem", SimpleStem, simple_stem_cost)]
 
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_blocks():
             raise RuntimeError("the block table is corrupt")
     """,
@@ -296,7 +297,7 @@ def test_a_plugin_whose_hook_raises_is_dropped_whole_and_the_zoo_works(env):
 
 def test_a_runtime_plugin_whose_hook_raises_is_refused(env):
     class Raises:
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_heads(self):
             raise ValueError("no heads today")
 
@@ -316,30 +317,30 @@ def bad_cost(cost, in_channels):
 
 BROKEN_BLOCKS = {
     "build-signature": (
-        lambda: [zoo.Block("tiny", bad_build, tiny_cost)],
+        lambda: [kit.Block("tiny", bad_build, tiny_cost)],
         r"block 'tiny' from plugin 'bad': build must accept \(in_channels, out_channels, stride",
     ),
     "complexity-signature": (
-        lambda: [zoo.Block("tiny", TinyBlock, bad_cost)],
+        lambda: [kit.Block("tiny", TinyBlock, bad_cost)],
         r"block 'tiny' from plugin 'bad': complexity must accept \(cost, in_channels",
     ),
     "build-not-callable": (
-        lambda: [zoo.Block("tiny", "TinyBlock", tiny_cost)],
+        lambda: [kit.Block("tiny", "TinyBlock", tiny_cost)],
         "block 'tiny' from plugin 'bad': build must be callable, got str",
     ),
-    "empty-name": (lambda: [zoo.Block("", TinyBlock, tiny_cost)], "name must be a non-empty string"),
+    "empty-name": (lambda: [kit.Block("", TinyBlock, tiny_cost)], "name must be a non-empty string"),
     "wrong-record": (
-        lambda: [zoo.Stem("tiny", TinyBlock, tiny_cost)],
-        "plugin 'bad': zoo_add_blocks must return zoo.Block records, got Stem",
+        lambda: [kit.Stem("tiny", TinyBlock, tiny_cost)],
+        "plugin 'bad': zoo_add_blocks must return zoo.plugin_kit.Block records, got Stem",
     ),
-    "not-iterable": (lambda: 42, "plugin 'bad': zoo_add_blocks must return an iterable of zoo.Block records, got int"),
+    "not-iterable": (lambda: 42, "plugin 'bad': zoo_add_blocks must return an iterable of zoo.plugin_kit.Block records, got int"),
 }
 
 
 @pytest.mark.parametrize(("records", "message"), BROKEN_BLOCKS.values(), ids=BROKEN_BLOCKS.keys())
 def test_a_block_that_breaks_its_contract_is_refused_naming_the_plugin(env, records, message):
     class Bad:
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_blocks(self):
             return records()
 
@@ -350,9 +351,9 @@ def test_a_block_that_breaks_its_contract_is_refused_naming_the_plugin(env, reco
 
 def test_a_design_rule_sampler_must_take_an_rng(env):
     class BadRule:
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_design_rules(self):
-            return [zoo.DesignRule("bad_rule", lambda params: [], sample=lambda: {})]
+            return [kit.DesignRule("bad_rule", lambda params: [], sample=lambda: {})]
 
     with pytest.raises(
         ComponentContractError, match=r"design rule 'bad_rule' from plugin 'bad-rule': sample must accept \(rng\)"
@@ -366,11 +367,11 @@ def test_an_installed_plugin_that_breaks_its_contract_is_skipped_with_a_warning(
         "zoo-bad",
         "zplug_bad",
         """
-        import zoo
+        from zoo import plugin_kit as kit
 
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_heads():
-            return [zoo.Head("bad_head", lambda in_channels: None, lambda cost: cost)]
+            return [kit.Head("bad_head", lambda in_channels: None, lambda cost: cost)]
     """,
     )
     with pytest.warns(
@@ -381,9 +382,9 @@ def test_an_installed_plugin_that_breaks_its_contract_is_skipped_with_a_warning(
 
 def test_a_build_that_returns_no_module_fails_naming_the_plugin(env):
     class NoModule:
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_blocks(self):
-            return [zoo.Block("tiny", lambda i, o, s, g, b, options, *, rngs: "not a module", tiny_cost)]
+            return [kit.Block("tiny", lambda i, o, s, g, b, options, *, rngs: "not a module", tiny_cost)]
 
     zoo.register_plugin(NoModule(), name="no-module")
     with pytest.raises(
@@ -394,20 +395,20 @@ def test_a_build_that_returns_no_module_fails_naming_the_plugin(env):
 
 def test_a_complexity_that_returns_no_cost_fails_naming_the_plugin(env):
     class NoCost:
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_blocks(self):
-            return [zoo.Block("tiny", TinyBlock, lambda cost, i, o, s, g, b, options: cost.totals())]
+            return [kit.Block("tiny", TinyBlock, lambda cost, i, o, s, g, b, options: cost.totals())]
 
     zoo.register_plugin(NoCost(), name="no-cost")
     with pytest.raises(
-        ComponentContractError, match="block 'tiny' from plugin 'no-cost': complexity must return a zoo.Cost, got dict"
+        ComponentContractError, match="block 'tiny' from plugin 'no-cost': complexity must return a zoo.plugin_kit.Cost, got dict"
     ):
         zoo.complexity(zoo.ModelSpec.from_dict(TINY_NET))
 
 
 def test_a_misspelled_hook_is_refused_with_the_nearest_hook_name(env):
     class Typo:
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_block(self):
             return []
 
@@ -418,7 +419,7 @@ def test_a_misspelled_hook_is_refused_with_the_nearest_hook_name(env):
 
 def test_a_hook_taking_arguments_the_spec_does_not_offer_is_refused(env):
     class Greedy:
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_blocks(self, config):
             return []
 
@@ -441,7 +442,7 @@ def test_a_hook_taking_arguments_the_spec_does_not_offer_is_refused(env):
 )
 def test_bad_model_contributions_are_refused(env, models, error, message):
     class BadModels:
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_models(self):
             return models()
 
@@ -453,9 +454,9 @@ def test_bad_model_contributions_are_refused(env, models, error, message):
 # -- run-time registration ---------------------------------------------------------------
 def test_register_then_unregister_at_run_time(env):
     class Runtime:
-        @zoo.hookimpl
+        @kit.hookimpl
         def zoo_add_blocks(self):
-            return [zoo.Block("tiny", TinyBlock, tiny_cost, "a tiny block")]
+            return [kit.Block("tiny", TinyBlock, tiny_cost, "a tiny block")]
 
     plugin = Runtime()
     assert zoo.register_plugin(plugin, name="runtime") == "runtime"

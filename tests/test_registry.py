@@ -57,7 +57,7 @@ def test_create_rejects_unknown_overrides():
 
 
 def test_load_without_pretrained_builds_the_model():
-    assert isinstance(zoo.load("regnetx32"), zoo.AnyNet)
+    assert isinstance(zoo.load("regnetx32"), zoo.nn.anynet.AnyNet)
 
 
 def test_regnety_without_its_plugin_names_the_missing_block(fresh_plugins):

@@ -60,7 +60,7 @@ def test_the_core_regnet_rule_carries_the_sampler():
 @given(seed=st.integers(0, 2**16), index=st.integers(0, 1000), space=st.sampled_from(SPACES))
 def test_samples_hold_the_band_and_the_spaces_constraints(seed, index, space):
     bands = (parse_band("4M:10M", "flops"), parse_band(":3M", "params"))
-    sample = draw_in_band(rule(space), BASE, seed, index, bands)
+    sample = draw_in_band(rule(space), BASE, seed, index, bands, plugins=zoo.plugins.manager())
     cost = zoo.complexity(sample.spec)
     assert cost == sample.complexity
     assert 4e6 <= cost["flops"] <= 10e6 and cost["params"] <= 3e6
@@ -82,20 +82,20 @@ def test_samples_hold_the_band_and_the_spaces_constraints(seed, index, space):
 @given(seed=st.integers(0, 2**32 - 1), space=st.sampled_from(SPACES))
 def test_the_same_seed_gives_the_same_samples(seed, space):
     band = (parse_band("2M:20M"),)
-    first = draw_many(rule(space), BASE, seed, 3, band)
-    again = draw_many(rule(space), BASE, seed, 3, band)
+    first = draw_many(rule(space), BASE, seed, 3, band, plugins=zoo.plugins.manager())
+    again = draw_many(rule(space), BASE, seed, 3, band, plugins=zoo.plugins.manager())
     assert [(s.params, s.spec) for s in first] == [(s.params, s.spec) for s in again]
 
 
 def test_a_draw_does_not_depend_on_the_draws_before_it():
-    many = draw_many(rule("anynetx_a"), BASE, 7, 5, (parse_band("4M:10M"),))
-    alone = draw_in_band(rule("anynetx_a"), BASE, 7, 3, (parse_band("4M:10M"),))
+    many = draw_many(rule("anynetx_a"), BASE, 7, 5, (parse_band("4M:10M"),), plugins=zoo.plugins.manager())
+    alone = draw_in_band(rule("anynetx_a"), BASE, 7, 3, (parse_band("4M:10M"),), plugins=zoo.plugins.manager())
     assert many[3].params == alone.params and [s.index for s in many] == [0, 1, 2, 3, 4]
 
 
 def test_different_seeds_give_different_samples():
-    a = draw_many(rule("regnet"), BASE, 0, 5)
-    b = draw_many(rule("regnet"), BASE, 1, 5)
+    a = draw_many(rule("regnet"), BASE, 0, 5, plugins=zoo.plugins.manager())
+    b = draw_many(rule("regnet"), BASE, 1, 5, plugins=zoo.plugins.manager())
     assert [s.params for s in a] != [s.params for s in b]
 
 
@@ -144,9 +144,9 @@ def test_band_membership_is_closed_and_open_ends_are_unbounded():
 
 def test_an_unreachable_band_fails_with_advice():
     with pytest.raises(SamplingError, match="widen the band"):
-        draw_in_band(rule("anynetx_a"), BASE, 0, 0, (parse_band("1:2"),), max_tries=50)
+        draw_in_band(rule("anynetx_a"), BASE, 0, 0, (parse_band("1:2"),), max_tries=50, plugins=zoo.plugins.manager())
 
 
 def test_a_rule_without_a_sampler_cannot_be_swept():
     with pytest.raises(SamplingError, match="has no sampler"):
-        draw_in_band(rule("anynet"), BASE, 0, 0)
+        draw_in_band(rule("anynet"), BASE, 0, 0, plugins=zoo.plugins.manager())

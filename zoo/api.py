@@ -15,6 +15,7 @@ from flax import nnx
 
 from zoo.errors import PretrainedError, UnknownModelError
 from zoo.nn.anynet import AnyNet
+from zoo.plugins import manager
 from zoo.registry import get_spec, registry
 from zoo.spec import ModelSpec
 
@@ -30,7 +31,7 @@ def resolve_spec(name_or_spec: str | ModelSpec, **overrides: Any) -> ModelSpec:
 def create(name_or_spec: str | ModelSpec, *, seed: int = 0, rngs: nnx.Rngs | None = None, **overrides: Any) -> AnyNet:
     """Build a randomly initialised model; keyword overrides replace spec fields."""
     spec = resolve_spec(name_or_spec, **overrides)
-    return AnyNet(spec, rngs=rngs if rngs is not None else nnx.Rngs(seed))
+    return AnyNet(spec, rngs=rngs if rngs is not None else nnx.Rngs(seed), plugins=manager())
 
 
 def split_tag(name: str) -> tuple[Any, str | None]:

@@ -18,10 +18,10 @@ def _fmt_count(n: int | None, unit: float, digits: int = 2) -> str:
 
 
 def _cost_or_none(spec):
-    from zoo.complexity import spec_complexity
+    from zoo.summary import complexity
 
     try:
-        return spec_complexity(spec)
+        return complexity(spec)
     except UnknownComponentError:
         return None
 
@@ -46,12 +46,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def info_dict(name: str) -> dict:
-    from zoo.complexity import spec_complexity
     from zoo.registry import registry
+    from zoo.summary import complexity
 
     entry = registry().resolve(name)
     spec = entry.spec()
-    cost = spec_complexity(spec)
+    cost = complexity(spec)
     return {
         "name": entry.name,
         "aliases": list(entry.aliases),

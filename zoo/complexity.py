@@ -2,6 +2,8 @@
 
 No model is built: each component's own complexity function is chained over the spec,
 so counting thousands of sampled specs is fast, and plugin components count themselves.
+The components come as an argument (the plugin manager, or anything with `get(kind, name)`
+and `provider(kind, name)`); `zoo.complexity` is the user's entry that supplies them.
 """
 
 from __future__ import annotations
@@ -18,17 +20,14 @@ def _step(record: Any, plugins: Any, kind: str, name: str, cost: Cost, *args: An
     if not isinstance(result, Cost):
         raise ComponentContractError(
             f"{kind} {name!r} from plugin {plugins.provider(kind, name)!r}: complexity must return "
-            f"a zoo.Cost, got {type(result).__name__}"
+            f"a zoo.plugin_kit.Cost, got {type(result).__name__}"
         )
     return result
 
 
-def spec_complexity(spec: ModelSpec, input_size: int | None = None, plugins: Any = None) -> dict[str, int]:
-    """{'params', 'flops', 'acts'} of `spec` at a square input of `input_size` (default: the spec's)."""
-    if plugins is None:
-        from zoo.plugins import manager
-
-        plugins = manager()
+def spec_complexity(spec: ModelSpec, plugins: Any, input_size: int | None = None) -> dict[str, int]:
+    """{'params', 'flops', 'acts'} of `spec` at a square input of `input_size` (default: the spec's),
+    with each component's cost function taken from `plugins`."""
     size = input_size or spec.input_size
     options = dict(spec.options)
     stem = plugins.get("stem", spec.stem)
@@ -55,12 +54,3 @@ def spec_complexity(spec: ModelSpec, input_size: int | None = None, plugins: Any
             width = stage.width
     cost = _step(head, plugins, "head", spec.head, cost, width, spec.num_classes, options)
     return cost.totals()
-
-
-def complexity(name_or_spec: str | ModelSpec, input_size: int | None = None) -> dict[str, int]:
-    """Complexity of a named model or a spec: params, flops (multiply-accumulates), acts."""
-    if isinstance(name_or_spec, ModelSpec):
-        return spec_complexity(name_or_spec, input_size)
-    from zoo.registry import get_spec
-
-    return spec_complexity(get_spec(name_or_spec), input_size)

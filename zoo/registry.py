@@ -7,20 +7,18 @@ stages) and overrides the file's [defaults]; this module only reads, checks and 
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import PluginConflictError, RegistryError, SpecError, UnknownModelError, did_you_mean
+from zoo.plugins import manager
+from zoo.registry_schema import SPEC_FIELDS, check_entry, read_registry_file
 from zoo.spec import ModelSpec, StageSpec
 
 REGISTRY_PATH = Path(__file__).with_name("registry.toml")
-
-SPEC_FIELDS = frozenset(f.name for f in fields(ModelSpec))
-ENTRY_FIELDS = SPEC_FIELDS | {"aliases", "description", "design", "pretrained", "override"}
 
 
 @dataclass(frozen=True)
@@ -42,8 +40,6 @@ class Entry:
     def spec(self, plugins: Any = None) -> ModelSpec:
         """Expand the design rule and fill defaults into a validated ModelSpec."""
         if plugins is None:
-            from zoo.plugins import manager
-
             plugins = manager()
         merged = {k: v for k, v in self.defaults.items() if k in SPEC_FIELDS}
         merged.update({k: v for k, v in self.table.items() if k in SPEC_FIELDS})
@@ -63,61 +59,6 @@ class Entry:
                 raise SpecError(f"{self.where}: design rule {rule_name!r} must return a list of StageSpec")
             merged["stages"] = [s.to_dict() for s in stages]
         return ModelSpec.from_dict(merged, where=self.where)
-
-
-def check_entry(name: str, table: Any, source: str) -> None:
-    """Raise RegistryError (naming source, entry and field) unless `table` is a well-formed entry."""
-    where = f"{source}: [models.{name}]"
-    if not isinstance(table, Mapping):
-        raise RegistryError(f"{where} must be a table, got {type(table).__name__}")
-    unknown = sorted(set(table) - ENTRY_FIELDS)
-    if unknown:
-        raise RegistryError(f"{where}: unknown field(s) {unknown}; known fields are {sorted(ENTRY_FIELDS)}")
-    has_design, has_stages = "design" in table, "stages" in table
-    if has_design == has_stages:
-        raise RegistryError(f"{where}: give exactly one of 'design' (a rule and its parameters) or 'stages'")
-    if has_design:
-        design = table["design"]
-        if not isinstance(design, Mapping) or not isinstance(design.get("rule"), str):
-            raise RegistryError(f"{where} field 'design' must be a table with a string 'rule' (e.g. rule = \"regnet\")")
-    aliases = table.get("aliases", [])
-    if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
-        raise RegistryError(f"{where} field 'aliases' must be a list of non-empty strings")
-    if not isinstance(table.get("description", ""), str):
-        raise RegistryError(f"{where} field 'description' must be a string")
-    if not isinstance(table.get("options", {}), Mapping):
-        raise RegistryError(f"{where} field 'options' must be a table")
-
-
-def read_registry_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Parse and check a registry TOML file: returns ([defaults], [models])."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise RegistryError(f"cannot read registry file {path}: {err.strerror or err}") from None
-    return parse_registry(text, str(path))
-
-
-def parse_registry(text: str, source: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise RegistryError(f"{source} is not valid TOML: {err}. Fix the file's syntax.") from None
-    unknown = sorted(set(data) - {"defaults", "models"})
-    if unknown:
-        raise RegistryError(f"{source}: unknown top-level table(s) {unknown}; expected [defaults] and [models]")
-    defaults = data.get("defaults", {})
-    if not isinstance(defaults, Mapping):
-        raise RegistryError(f"{source}: [defaults] must be a table")
-    bad = sorted(set(defaults) - SPEC_FIELDS)
-    if bad:
-        raise RegistryError(f"{source}: [defaults] has unknown field(s) {bad}; known fields are {sorted(SPEC_FIELDS)}")
-    models = data.get("models", {})
-    if not isinstance(models, Mapping):
-        raise RegistryError(f"{source}: [models] must be a table of model tables")
-    for name, table in models.items():
-        check_entry(name, table, source)
-    return dict(defaults), dict(models)
 
 
 @lru_cache(maxsize=4)
@@ -159,8 +100,6 @@ class Registry:
 def registry(plugins: Any = None) -> Registry:
     """The registry as it stands now: core registry.toml plus plugin entries."""
     if plugins is None:
-        from zoo.plugins import manager
-
         plugins = manager()
     path = REGISTRY_PATH.resolve()
     try:

@@ -1,4 +1,6 @@
-"""Output shapes of a model's top-level layers, as the d2l book's `layer_summary` prints them."""
+"""What a model costs and what shapes it gives, without training it: `complexity` counts
+params / flops / acts from the spec alone, `layer_summary` prints each top-level layer's
+output shape as the d2l book does."""
 
 from __future__ import annotations
 
@@ -6,7 +8,18 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from zoo.api import create
+from zoo.complexity import spec_complexity
 from zoo.errors import SpecError
+from zoo.plugins import manager
+from zoo.registry import get_spec
+from zoo.spec import ModelSpec
+
+
+def complexity(name_or_spec: str | ModelSpec, input_size: int | None = None) -> dict[str, int]:
+    """Complexity of a named model or a spec: params, flops (multiply-accumulates), acts."""
+    spec = name_or_spec if isinstance(name_or_spec, ModelSpec) else get_spec(name_or_spec)
+    return spec_complexity(spec, manager(), input_size)
 
 
 def layer_shapes(model_or_name, input_shape: tuple[int, ...]) -> list[tuple[str, str, tuple[int, ...]]]:
@@ -14,8 +27,6 @@ def layer_shapes(model_or_name, input_shape: tuple[int, ...]) -> list[tuple[str,
     if len(input_shape) != 4 or not all(isinstance(d, int) and d > 0 for d in input_shape):
         raise SpecError(f"input_shape must be four positive integers (N, H, W, C), got {tuple(input_shape)}")
     if isinstance(model_or_name, str):
-        from zoo.api import create
-
         model = nnx.eval_shape(lambda: create(model_or_name))
     else:
         model = model_or_name

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.complexity import spec_complexity
 from zoo.design.regnet import regnet_stages
 from zoo.errors import SamplingError, SpecError
 from zoo.spec import ModelSpec, StageSpec
@@ -160,14 +161,14 @@ def draw_in_band(
     index: int,
     bands: tuple[Band, ...] = (),
     max_tries: int = 20000,
-    plugins: Any = None,
+    *,
+    plugins: Any,
 ) -> Sample:
     """Draw `index` of a sweep seeded `seed`: rejection-sample `rule` until every band holds.
 
-    The generator is seeded by (seed, index), so the draw is reproducible on its own.
+    The generator is seeded by (seed, index), so the draw is reproducible on its own. `plugins`
+    gives the components whose cost functions count each draw (zoo.plugins.manager()).
     """
-    from zoo.complexity import spec_complexity
-
     require_sampler(rule)
     rng = np.random.default_rng([seed, index])
     invalid = 0
@@ -178,7 +179,7 @@ def draw_in_band(
         except SpecError:
             invalid += 1
             continue
-        cost = spec_complexity(spec, plugins=plugins)
+        cost = spec_complexity(spec, plugins)
         if all(cost[band.measure] in band for band in bands):
             return Sample(index, _plain(params), spec, cost, tries)
     bands_text = ", ".join(str(b) for b in bands) or "no band"

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 import yaml
 
+from zoo.complexity import spec_complexity
+from zoo.plugins import manager
 from zoo.weights.config import read_config
 
 
@@ -28,11 +30,9 @@ def render_model_card(
     folder: str | os.PathLike, *, repo_id: str, metrics: Mapping[str, float] | None = None, dataset: str | None = None
 ) -> str:
     """The model card for a folder written by save_pretrained."""
-    from zoo.complexity import spec_complexity
-
     config = read_config(folder)
     spec, pre = config.spec, config.preprocessing
-    cost = spec_complexity(spec)
+    cost = spec_complexity(spec, manager())
     front = yaml.safe_dump(card_metadata(metrics=metrics, dataset=dataset), sort_keys=False).strip()
     lines = [
         "---",

@@ -42,13 +42,10 @@ class Stage(nnx.Module):
 
 
 class AnyNet(nnx.Module):
-    """A network built from a ModelSpec; components come from the plugin manager."""
+    """A network built from a ModelSpec; components come from `plugins` (zoo.plugins.manager(),
+    or anything with get(kind, name) and provider(kind, name)): zoo.create supplies it."""
 
-    def __init__(self, spec: ModelSpec, *, rngs: nnx.Rngs, plugins: Any = None):
-        if plugins is None:
-            from zoo.plugins import manager
-
-            plugins = manager()
+    def __init__(self, spec: ModelSpec, *, rngs: nnx.Rngs, plugins: Any):
         self.spec = spec
         options = dict(spec.options)
         stem = plugins.get("stem", spec.stem)

@@ -123,9 +123,15 @@ def _rule(space: str):
 
 def cmd_sample(args) -> int:
     from zoo.design.sampling import draw_many
+    from zoo.plugins import manager
 
     samples = draw_many(
-        _rule(args.space), _base(args, args.num_classes, args.in_channels), args.seed, args.n, _bands(args)
+        _rule(args.space),
+        _base(args, args.num_classes, args.in_channels),
+        args.seed,
+        args.n,
+        _bands(args),
+        plugins=manager(),
     )
     for s in samples:
         if args.json:

@@ -19,6 +19,7 @@ from typing import Any
 
 from zoo.design.sampling import Band, draw_many
 from zoo.errors import SweepError
+from zoo.plugins import manager
 from zoo.spec import ModelSpec
 from zoo.sweep.table import append_row, open_sweep, read_rows
 from zoo.sweep.trial import SINGLE_THREAD_FLAGS, run_trial
@@ -66,7 +67,7 @@ def plan_trials(manifest: Mapping[str, Any], rule: Any, bands: tuple[Band, ...])
     from zoo.spec import StageSpec
 
     base = ModelSpec.from_dict({**manifest["base"], "stages": [StageSpec(1, 8, 8).to_dict()]})
-    samples = draw_many(rule, base, manifest["seed"], manifest["n"], bands)
+    samples = draw_many(rule, base, manifest["seed"], manifest["n"], bands, plugins=manager())
     return [
         {
             "trial": s.index,

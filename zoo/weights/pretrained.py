@@ -18,6 +18,7 @@ from flax import nnx
 
 from zoo.errors import WeightsFormatError
 from zoo.nn.anynet import AnyNet
+from zoo.plugins import manager
 from zoo.spec import ModelSpec
 from zoo.weights.adapt import adapt_arrays
 from zoo.weights.config import CONFIG_NAME, Preprocessing, make_config, read_json, write_config
@@ -110,7 +111,7 @@ def build_pretrained(
         )
     target = source.replace(**overrides) if overrides else source
     if target.num_classes != source.num_classes or target.in_channels != source.in_channels:
-        model = AnyNet(target, rngs=nnx.Rngs(seed))  # the new head needs real initial values
+        model = AnyNet(target, rngs=nnx.Rngs(seed), plugins=manager())  # the new head needs real initial values
         arrays = adapt_arrays(
             arrays,
             model,
@@ -120,7 +121,7 @@ def build_pretrained(
         )
     else:
         # Every value comes from the file: build the model abstractly, skipping random init (8x faster).
-        model = nnx.eval_shape(lambda: AnyNet(target, rngs=nnx.Rngs(seed)))
+        model = nnx.eval_shape(lambda: AnyNet(target, rngs=nnx.Rngs(seed), plugins=manager()))
     return apply_arrays(model, arrays, where=where)
 
 

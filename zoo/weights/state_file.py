@@ -24,6 +24,7 @@ from flax import nnx
 
 from zoo.errors import SpecError, WeightsFormatError, WeightsMismatchError
 from zoo.spec import ModelSpec
+from zoo.version import __version__
 
 FORMAT_NAME = "anynet-zoo"
 FORMAT_VERSION = "1"
@@ -62,8 +63,6 @@ _LISTED = 12  # how many keys an error message lists before saying "and N more"
 
 
 def _zoo_version() -> str:
-    from zoo import __version__
-
     return __version__
 
 

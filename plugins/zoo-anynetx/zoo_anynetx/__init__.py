@@ -1,6 +1,6 @@
 """zoo-anynetx: the paper's AnyNetX_A..E design spaces as pluggable design rules.
 
-Each space is a `zoo.DesignRule` (`anynetx_a` ... `anynetx_e`) whose `expand(params)` turns
+Each space is a `kit.DesignRule` (`anynetx_a` ... `anynetx_e`) whose `expand(params)` turns
 per-stage lists d (depths), w (widths), b (bottleneck ratios) and g (group widths) into
 stages, refusing parameters outside the space, and whose `sample(rng)` draws the params of
 one random model of the space. Registers through the `zoo.plugins` entry point.
@@ -8,14 +8,14 @@ one random model of the space. Registers through the `zoo.plugins` entry point.
 
 from __future__ import annotations
 
-import zoo
+from zoo import plugin_kit as kit
 from zoo_anynetx.spaces import SPACES, AnyNetXSpace
 
 __all__ = ["SPACES", "AnyNetXSpace"]
 
 
-@zoo.hookimpl
+@kit.hookimpl
 def zoo_add_design_rules():
     return [
-        zoo.DesignRule(space.name, space.expand, space.description, sample=space.sample) for space in SPACES.values()
+        kit.DesignRule(space.name, space.expand, space.description, sample=space.sample) for space in SPACES.values()
     ]

@@ -5,7 +5,7 @@ from pathlib import Path
 import jax
 from flax import nnx
 
-import zoo
+from zoo import plugin_kit as kit
 
 
 class InvertedResidual(nnx.Module):
@@ -17,12 +17,12 @@ class InvertedResidual(nnx.Module):
 
     def __init__(self, in_channels, out_channels, stride, group_width, bottleneck_ratio, options, *, rngs):
         inner = round(out_channels * bottleneck_ratio)
-        self.expand = zoo.conv(in_channels, inner, 1, rngs=rngs)
-        self.bn1 = zoo.batch_norm(inner, options, rngs=rngs)
-        self.spatial = zoo.conv(inner, inner, 3, stride=stride, groups=inner // group_width, rngs=rngs)
-        self.bn2 = zoo.batch_norm(inner, options, rngs=rngs)
-        self.project = zoo.conv(inner, out_channels, 1, rngs=rngs)
-        self.bn3 = zoo.batch_norm(out_channels, options, rngs=rngs)
+        self.expand = kit.conv(in_channels, inner, 1, rngs=rngs)
+        self.bn1 = kit.batch_norm(inner, options, rngs=rngs)
+        self.spatial = kit.conv(inner, inner, 3, stride=stride, groups=inner // group_width, rngs=rngs)
+        self.bn2 = kit.batch_norm(inner, options, rngs=rngs)
+        self.project = kit.conv(inner, out_channels, 1, rngs=rngs)
+        self.bn3 = kit.batch_norm(out_channels, options, rngs=rngs)
         self.residual = in_channels == out_channels and stride == 1
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -40,11 +40,11 @@ def inverted_residual_cost(cost, in_channels, out_channels, stride, group_width,
     return cost.conv(inner, out_channels, 1).norm(out_channels)
 
 
-@zoo.hookimpl
+@kit.hookimpl
 def zoo_add_blocks():
-    return [zoo.Block("inverted_residual", InvertedResidual, inverted_residual_cost, "MobileNetV2 block")]
+    return [kit.Block("inverted_residual", InvertedResidual, inverted_residual_cost, "MobileNetV2 block")]
 
 
-@zoo.hookimpl
+@kit.hookimpl
 def zoo_add_models():
     return Path(__file__).with_name("models.toml")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import zoo
+from zoo import plugin_kit as kit
 from zoo_resnet.blocks import BasicBlock, basic_block_cost
 from zoo_resnet.stem import ResNetStem, resnet_stem_cost
 
@@ -19,21 +19,21 @@ MODELS_FILE = Path(__file__).with_name("models.toml")
 __all__ = ["BasicBlock", "MODELS_FILE", "ResNetStem", "basic_block_cost", "resnet_stem_cost"]
 
 
-@zoo.hookimpl
+@kit.hookimpl
 def zoo_add_stems():
-    return [zoo.Stem("resnet", ResNetStem, resnet_stem_cost, "7x7 stride-2 conv, BN, ReLU, 3x3 stride-2 max-pool")]
+    return [kit.Stem("resnet", ResNetStem, resnet_stem_cost, "7x7 stride-2 conv, BN, ReLU, 3x3 stride-2 max-pool")]
 
 
-@zoo.hookimpl
+@kit.hookimpl
 def zoo_add_blocks():
     return [
-        zoo.Block("resnet_basic", BasicBlock, basic_block_cost, "ResNet basic block: two 3x3 convs (ResNet-18/34)"),
+        kit.Block("resnet_basic", BasicBlock, basic_block_cost, "ResNet basic block: two 3x3 convs (ResNet-18/34)"),
         # torchvision's (v1.5) bottleneck is exactly the zoo's ResNeXt block with one group:
         # 1x1 -> 3x3 carrying the stride -> 1x1, projected skip. Reused, not copied.
-        zoo.Block("resnet_bottleneck", zoo.ResNeXtBlock, zoo.resnext_cost, "ResNet bottleneck block (ResNet-50, X-50)"),
+        kit.Block("resnet_bottleneck", kit.ResNeXtBlock, kit.resnext_cost, "ResNet bottleneck block (ResNet-50, X-50)"),
     ]
 
 
-@zoo.hookimpl
+@kit.hookimpl
 def zoo_add_models():
     return MODELS_FILE

@@ -12,7 +12,7 @@ from typing import Any
 import jax
 from flax import nnx
 
-import zoo
+from zoo import plugin_kit as kit
 from zoo.errors import SpecError
 
 
@@ -40,14 +40,14 @@ class BasicBlock(nnx.Module):
         rngs: nnx.Rngs,
     ):
         _check_plain(out_channels, group_width, bottleneck_ratio)
-        bias = zoo.conv_bias(options)
-        self.conv1 = zoo.conv(in_channels, out_channels, 3, stride=stride, bias=bias, rngs=rngs)
-        self.bn1 = zoo.batch_norm(out_channels, options, rngs=rngs)
-        self.conv2 = zoo.conv(out_channels, out_channels, 3, bias=bias, rngs=rngs)
-        self.bn2 = zoo.batch_norm(
+        bias = kit.conv_bias(options)
+        self.conv1 = kit.conv(in_channels, out_channels, 3, stride=stride, bias=bias, rngs=rngs)
+        self.bn1 = kit.batch_norm(out_channels, options, rngs=rngs)
+        self.conv2 = kit.conv(out_channels, out_channels, 3, bias=bias, rngs=rngs)
+        self.bn2 = kit.batch_norm(
             out_channels, options, rngs=rngs, zero_init=bool(options.get("zero_init_last_bn", False))
         )
-        self.proj_conv, self.proj_bn = zoo.projection(in_channels, out_channels, stride, options, rngs=rngs)
+        self.proj_conv, self.proj_bn = kit.projection(in_channels, out_channels, stride, options, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         y = nnx.relu(self.bn1(self.conv1(x)))
@@ -57,16 +57,16 @@ class BasicBlock(nnx.Module):
 
 
 def basic_block_cost(
-    cost: zoo.Cost,
+    cost: kit.Cost,
     in_channels: int,
     out_channels: int,
     stride: int,
     group_width: int,
     bottleneck_ratio: float,
     options: Mapping[str, Any],
-) -> zoo.Cost:
+) -> kit.Cost:
     _check_plain(out_channels, group_width, bottleneck_ratio)
-    bias = zoo.conv_bias(options)
-    cost = zoo.projection_cost(cost, in_channels, out_channels, stride, options)
+    bias = kit.conv_bias(options)
+    cost = kit.projection_cost(cost, in_channels, out_channels, stride, options)
     cost = cost.conv(in_channels, out_channels, 3, stride=stride, bias=bias).norm(out_channels)
     return cost.conv(out_channels, out_channels, 3, bias=bias).norm(out_channels)

@@ -13,15 +13,15 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-import zoo
+from zoo import plugin_kit as kit
 
 
 class SqueezeExcite(nnx.Module):
     """Channel gating: global pool -> 1x1 reduce -> ReLU -> 1x1 expand -> sigmoid -> scale."""
 
     def __init__(self, channels: int, se_channels: int, *, rngs: nnx.Rngs):
-        self.reduce = zoo.conv(channels, se_channels, 1, bias=True, rngs=rngs)
-        self.expand = zoo.conv(se_channels, channels, 1, bias=True, rngs=rngs)
+        self.reduce = kit.conv(channels, se_channels, 1, bias=True, rngs=rngs)
+        self.expand = kit.conv(se_channels, channels, 1, bias=True, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         s = jnp.mean(x, axis=(1, 2), keepdims=True)
@@ -39,7 +39,7 @@ def build_se_resnext(in_channels, out_channels, stride, group_width, bottleneck_
     def attention(channels: int, *, rngs: nnx.Rngs) -> SqueezeExcite:
         return SqueezeExcite(channels, se_channels, rngs=rngs)
 
-    return zoo.ResNeXtBlock(
+    return kit.ResNeXtBlock(
         in_channels, out_channels, stride, group_width, bottleneck_ratio, options, rngs=rngs, attention=attention
     )
 
@@ -47,18 +47,18 @@ def build_se_resnext(in_channels, out_channels, stride, group_width, bottleneck_
 def se_resnext_cost(cost, in_channels, out_channels, stride, group_width, bottleneck_ratio, options):
     se_channels = se_width(in_channels, options)
 
-    def attention_cost(cost: zoo.Cost, channels: int) -> zoo.Cost:
+    def attention_cost(cost: kit.Cost, channels: int) -> kit.Cost:
         h, w = cost.h, cost.w
         cost = cost.global_pool().conv(channels, se_channels, 1, bias=True).conv(se_channels, channels, 1, bias=True)
         return cost.at(h, w)
 
-    return zoo.resnext_cost(
+    return kit.resnext_cost(
         cost, in_channels, out_channels, stride, group_width, bottleneck_ratio, options, attention_cost=attention_cost
     )
 
 
-@zoo.hookimpl
+@kit.hookimpl
 def zoo_add_blocks():
     return [
-        zoo.Block("se_resnext", build_se_resnext, se_resnext_cost, "ResNeXt block with squeeze-excitation (Y block)")
+        kit.Block("se_resnext", build_se_resnext, se_resnext_cost, "ResNeXt block with squeeze-excitation (Y block)")
     ]

@@ -19,8 +19,8 @@ from typing import Any
 
 import pluggy
 
-from zoo import hookspecs
-from zoo.components import Block, DesignRule, Head, Stem
+import zoo.plugins.builtin as builtin
+import zoo.plugins.hookspecs as hookspecs
 from zoo.errors import (
     ComponentContractError,
     PluginConflictError,
@@ -29,6 +29,8 @@ from zoo.errors import (
     ZooError,
     did_you_mean,
 )
+from zoo.plugins.components import Block, DesignRule, Head, Stem
+from zoo.registry_schema import check_entry, read_registry_file
 
 ENTRY_POINT_GROUP = "zoo.plugins"
 BUILTIN_NAME = "zoo.builtin"
@@ -84,8 +86,6 @@ class ZooPluginManager:
         self._drops = 0  # plugins dropped while building tables; a change means build again
         if autoload is None:
             autoload = not os.environ.get("ZOO_DISABLE_PLUGIN_AUTOLOAD")
-        from zoo.nn import builtin
-
         self._add(builtin, BUILTIN_NAME, distribution="anynet-zoo", version=_version("anynet-zoo"))
         if autoload:
             self._load_entry_points()
@@ -138,7 +138,7 @@ class ZooPluginManager:
         self._invalidate()
 
     def _check_hook_names(self, plugin: Any, name: str) -> None:
-        """A `@zoo.hookimpl` whose name is no hook (a typo) would be silently ignored: refuse it."""
+        """A `@zoo.plugin_kit.hookimpl` whose name is no hook (a typo) would be silently ignored: refuse it."""
         known = [n for n in dir(hookspecs) if n.startswith("zoo_")]
         unknown = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [] if not c.has_spec())
         if unknown:
@@ -241,8 +241,6 @@ class ZooPluginManager:
         return tables
 
     def _collect_models(self, strict: str | None) -> dict[str, ModelContribution]:
-        from zoo.registry import check_entry, read_registry_file  # parsing lives with the registry
-
         models: dict[str, tuple[ModelContribution, str]] = {}
         for plugin, result in list(self._call_each("zoo_add_models", strict)):
             try:
@@ -318,13 +316,13 @@ def _records(result: Any, plugin: str, hook_name: str, record_type: type) -> lis
         records = list(result)
     except TypeError:
         raise ComponentContractError(
-            f"plugin {plugin!r}: {hook_name} must return an iterable of zoo.{record_type.__name__} records, "
+            f"plugin {plugin!r}: {hook_name} must return an iterable of zoo.plugin_kit.{record_type.__name__} records, "
             f"got {type(result).__name__}"
         ) from None
     for record in records:
         if not isinstance(record, record_type):
             raise ComponentContractError(
-                f"plugin {plugin!r}: {hook_name} must return zoo.{record_type.__name__} records, "
+                f"plugin {plugin!r}: {hook_name} must return zoo.plugin_kit.{record_type.__name__} records, "
                 f"got {type(record).__name__}"
             )
         record.check(plugin)
@@ -384,7 +382,7 @@ def unregister_plugin(name_or_plugin: Any) -> None:
 
 
 def get_component(kind: str, name: str) -> Any:
-    """The zoo.Stem, Block, Head or DesignRule record registered as `name` (kind: stem, block, head, rule)."""
+    """The Stem, Block, Head or DesignRule record registered as `name` (kind: stem, block, head, rule)."""
     if kind not in KINDS:
         raise UnknownComponentError(f"unknown component kind {kind!r}; the kinds are {', '.join(KINDS)}")
     return manager().get(kind, name)

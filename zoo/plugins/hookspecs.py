@@ -1,6 +1,6 @@
 """The hooks a plugin implements. Each docstring is that hook's contract.
 
-A plugin is any module or object with functions marked `@zoo.hookimpl` whose names are
+A plugin is any module or object with functions marked `@zoo.plugin_kit.hookimpl` whose names are
 the hooks below. It is found through the entry-point group `zoo.plugins`, through the
 ZOO_PLUGINS environment variable (comma-separated module names), or registered at run
 time with `zoo.register_plugin(obj)`. The zoo's own stems, blocks, heads and rules come
@@ -19,7 +19,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec
 def zoo_add_stems():
-    """Return an iterable of `zoo.Stem` records.
+    """Return an iterable of `zoo.plugin_kit.Stem` records.
 
     A stem's build(in_channels, out_channels, options, *, rngs) returns an NNX module mapping
     (N, H, W, in_channels) to (N, H', W', out_channels); its complexity(cost, in_channels,
@@ -29,7 +29,7 @@ def zoo_add_stems():
 
 @hookspec
 def zoo_add_blocks():
-    """Return an iterable of `zoo.Block` records.
+    """Return an iterable of `zoo.plugin_kit.Block` records.
 
     A block's build(in_channels, out_channels, stride, group_width, bottleneck_ratio, options,
     *, rngs) returns an NNX module mapping (N, H, W, in_channels) to
@@ -40,7 +40,7 @@ def zoo_add_blocks():
 
 @hookspec
 def zoo_add_heads():
-    """Return an iterable of `zoo.Head` records.
+    """Return an iterable of `zoo.plugin_kit.Head` records.
 
     A head's build(in_channels, num_classes, options, *, rngs) returns an NNX module mapping
     (N, H, W, in_channels) to logits (N, num_classes); its complexity(cost, in_channels,
@@ -50,7 +50,7 @@ def zoo_add_heads():
 
 @hookspec
 def zoo_add_design_rules():
-    """Return an iterable of `zoo.DesignRule` records.
+    """Return an iterable of `zoo.plugin_kit.DesignRule` records.
 
     A rule's expand(params: dict) returns a list of `zoo.StageSpec`; registry entries name the
     rule in their `design` table (`design = { rule = "regnet", w0 = 24, ... }`). Its optional
