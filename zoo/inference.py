@@ -13,7 +13,7 @@ from collections.abc import Callable
 import jax
 from flax import nnx
 
-CPU_INFERENCE_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+CPU_INFERENCE_OPTIONS: dict[str, str | bool] = {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 
 def compile_forward(model: nnx.Module, example: jax.Array) -> Callable[[jax.Array], jax.Array]:

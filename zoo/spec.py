@@ -75,7 +75,7 @@ def current_limits() -> SpecLimits:
 
 
 @contextlib.contextmanager
-def spec_limits(**changes: int | float) -> Iterator[SpecLimits]:
+def spec_limits(**changes: Any) -> Iterator[SpecLimits]:
     """Specs built inside the block may go up to these limits (for research on very large models)."""
     limits = dataclasses.replace(current_limits(), **changes)
     token = _raised.set(limits)
@@ -132,7 +132,7 @@ class Options(Mapping[str, Scalar]):
                 raise SpecError(f"{where}.{key}: option values must be finite numbers, got {value!r}")
             if key in _NUMBER_OPTIONS:
                 low, high = _NUMBER_OPTIONS[key]
-                if not _is_number(value) or not low <= value <= high:
+                if not _is_number(value) or not low <= float(value) <= high:
                     raise SpecError(f"{where}.{key} must be a number between {low:g} and {high:g}, got {value!r}")
             if key in _BOOL_OPTIONS and not isinstance(value, bool):
                 raise SpecError(f"{where}.{key} must be true or false, got {value!r}")

@@ -23,7 +23,7 @@ from zoo.spec import ModelSpec, StageSpec
 
 # The paper's RegNet space (section 4): d < 64, w0 and wa < 256, 1.5 <= wm <= 3, b and g as in
 # AnyNetX; we also keep AnyNetX's 4 stages so the two spaces hold comparable models.
-REGNET_RANGES = {
+REGNET_RANGES: dict[str, tuple[Any, ...]] = {
     "depth": (1, 63),
     "w0": (8, 256),
     "wa": (8.0, 256.0),
@@ -55,7 +55,7 @@ def sample_regnet(rng: np.random.Generator | int) -> dict[str, Any]:
     lo_d, hi_d = REGNET_RANGES["depth"]
     lo_w0, hi_w0 = REGNET_RANGES["w0"]
     while True:
-        params = {
+        params: dict[str, Any] = {
             "depth": int(rng.integers(lo_d, hi_d + 1)),
             "w0": int(rng.integers(lo_w0 // REGNET_Q, hi_w0 // REGNET_Q + 1)) * REGNET_Q,
             "wa": round(_log_uniform(rng, *REGNET_RANGES["wa"]), 2),
@@ -110,7 +110,7 @@ def parse_band(text: str, measure: str = "flops") -> Band:
         raise SamplingError(
             f"--{measure} {text!r}: expected LOW:HIGH with K/M/G suffixes, e.g. 360M:400M (either side may be empty)"
         )
-    bounds = []
+    bounds: list[float | None] = []
     for side in text.split(":"):
         if not side.strip():
             bounds.append(None)

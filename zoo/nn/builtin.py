@@ -86,7 +86,7 @@ class ResNeXtBlock(nnx.Module):
         if self.attention is not None:
             y = self.attention(y)
         y = self.bn3(self.conv3(y))
-        skip = self.proj_bn(self.proj_conv(x)) if self.proj_conv is not None else x
+        skip = x if self.proj_conv is None or self.proj_bn is None else self.proj_bn(self.proj_conv(x))
         return nnx.relu(y + skip)
 
 

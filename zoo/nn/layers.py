@@ -15,7 +15,7 @@ from zoo.nn.conv_lowering import conv_general_dilated
 conv_init = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
-def bn_settings(options: Mapping[str, Any]) -> dict[str, float]:
+def bn_settings(options: Mapping[str, Any]) -> dict[str, Any]:
     """BatchNorm momentum and epsilon from a spec's options (PyTorch's defaults otherwise)."""
     return {
         "momentum": float(options.get("bn_momentum", 0.9)),

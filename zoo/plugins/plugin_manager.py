@@ -271,11 +271,13 @@ class ZooPluginManager:
     def tables(self) -> dict[str, dict[str, tuple[Any, str]]]:
         if self._tables is None:
             self._build_tables()
+        assert self._tables is not None
         return self._tables
 
     def models(self) -> dict[str, ModelContribution]:
         if self._models is None:
             self._build_tables()
+        assert self._models is not None
         return self._models
 
     def get(self, kind: str, name: str, *, needed_by: str | None = None) -> Any:
@@ -308,12 +310,12 @@ _INSTALL_HINTS = {
 }
 
 
-def _records(result: Any, plugin: str, hook_name: str, record_type: type) -> list:
+def _records(result: Any, plugin: str, hook_name: str, record_type: type[Any]) -> list:
     """A hook's result as a checked list of records, or ComponentContractError naming the plugin."""
     if isinstance(result, Mapping):
         result = result.values()
     try:
-        records = list(result)
+        records: list[Any] = list(result)
     except TypeError:
         raise ComponentContractError(
             f"plugin {plugin!r}: {hook_name} must return an iterable of zoo.plugin_kit.{record_type.__name__} records, "

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from zoo.errors import SweepError
 from zoo.sweep.table import read_rows, space_name
 
 
-def edf(errors: Sequence[float], at: float | Sequence[float]) -> np.ndarray:
+def edf(errors: Sequence[float], at: float | Sequence[float] | np.ndarray) -> np.ndarray:
     """F(e) = fraction of `errors` strictly below e, for each e in `at`."""
     values = np.sort(np.asarray(errors, dtype=float))
     if values.size == 0:
@@ -54,7 +55,7 @@ class SweepSummary:
     def n(self) -> int:
         return len(self.errors)
 
-    def row(self) -> dict[str, object]:
+    def row(self) -> dict[str, Any]:
         e = np.asarray(self.errors)
         return {
             "space": self.label,

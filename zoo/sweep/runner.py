@@ -158,7 +158,7 @@ def _run_with_ray(todo, recipe, manifest, trial_fn, max_retries, ray_init, recor
     started_here = not ray.is_initialized()
     if started_here:
         address = manifest.get("address")
-        options = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
         if address:
             options["address"] = address
         else:

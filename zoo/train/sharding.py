@@ -69,6 +69,7 @@ def distributed_settings(
             "--process-id I (or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID); got "
             f"coordinator={coordinator!r}, num_processes={num_processes!r}, process_id={process_id!r}"
         )
+    assert coordinator is not None and num_processes is not None and process_id is not None  # all given
     if num_processes < 1 or not 0 <= process_id < num_processes:
         raise DeviceError(f"process id {process_id} must lie in [0, {num_processes}) processes")
     return coordinator, num_processes, process_id

@@ -47,7 +47,7 @@ def adapt_arrays(
             out[key] = current[key]
         warnings.warn(
             f"weights from {where}: the head was trained for a different number of classes "
-            f"({HEAD_PREFIX}* {list(before)} vs the model's); it is freshly initialised, train it before use",
+            f"({HEAD_PREFIX}* {list(before or ())} vs the model's); it is freshly initialised, train it before use",
             PretrainedAdaptationWarning,
             stacklevel=3,
         )

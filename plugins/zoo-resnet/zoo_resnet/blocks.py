@@ -52,7 +52,7 @@ class BasicBlock(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         y = nnx.relu(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
-        skip = self.proj_bn(self.proj_conv(x)) if self.proj_conv is not None else x
+        skip = x if self.proj_conv is None or self.proj_bn is None else self.proj_bn(self.proj_conv(x))
         return nnx.relu(y + skip)
 
 
