@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
@@ -50,6 +52,21 @@ class Repo:
         return sha
 
 
+@dataclass
+class Fault:
+    """A fault the server plays on matching requests: 'drop' (half the body, then the connection closes),
+    'stall' (wait `seconds` before answering), '500' (a server error) or 'corrupt' (one byte flipped)."""
+
+    kind: str
+    path: str = ""  # a substring of the request path
+    method: str | None = None  # None: any method
+    times: int | None = 1  # None: every time
+    seconds: float = 5.0
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.times != 0 and (self.method in (None, method)) and self.path in path
+
+
 class HubState:
     """The server's repos, its request log, and the token writes need (None: any)."""
 
@@ -58,6 +75,22 @@ class HubState:
         self.requests: list[tuple[str, str]] = []
         self.token = token
         self.lock = threading.Lock()
+        self.faults: list[Fault] = []
+
+    def inject(self, kind: str, path: str = "", *, method: str | None = None, times: int | None = 1, **kw) -> Fault:
+        """Test hook: play a fault on the next `times` requests whose path contains `path`."""
+        fault = Fault(kind, path, method, times, **kw)
+        self.faults.append(fault)
+        return fault
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    if fault.times is not None:
+                        fault.times -= 1
+                    return fault
+        return None
 
     def put_file(self, repo_id: str, path: str, content: bytes, *, branch: str = "main", message: str = "edit") -> str:
         """Test hook: commit one file directly (to tamper with a repo behind the client's back)."""
@@ -76,7 +109,14 @@ class HubHandler(BaseHTTPRequestHandler):
         pass
 
     # -- plumbing ---------------------------------------------------------------------------
+    fault: Fault | None = None
+
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None, head: bool = False):
+        if self.fault is not None and self.fault.kind == "corrupt" and body and not head:
+            middle = len(body) // 2
+            body = body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
+        if self.fault is not None and self.fault.kind == "drop":
+            return self._drop(status, body, headers, head)
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -84,6 +124,19 @@ class HubHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(body)
+
+    def _drop(self, status: int, body: bytes, headers: dict[str, str] | None, head: bool) -> None:
+        """Promise the whole body, send half of it (nothing for HEAD), then close the connection."""
+        if not head:
+            self.send_response(status)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
 
     def _json(self, status: int, data, headers: dict[str, str] | None = None):
         self._send(status, json.dumps(data).encode(), {"Content-Type": "application/json", **(headers or {})})
@@ -122,6 +175,11 @@ class HubHandler(BaseHTTPRequestHandler):
     def _route(self, method: str) -> None:
         url = urlsplit(self.path)
         self.state.requests.append((method, url.path))
+        self.fault = self.state.take_fault(method, url.path)
+        if self.fault is not None and self.fault.kind == "stall":
+            time.sleep(self.fault.seconds)
+        if self.fault is not None and self.fault.kind == "500":
+            return self._error(500, None, "Internal Server Error (injected)", head=method == "HEAD")
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
         with self.state.lock:
             if method == "POST" and parts[:3] == ["api", "repos", "create"]:

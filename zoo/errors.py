@@ -57,6 +57,10 @@ class WeightsFormatError(PretrainedError, ValueError):
     """A weights file or config.json is corrupt, truncated or not in a format the zoo reads."""
 
 
+class WeightsValueError(WeightsFormatError):
+    """A weights file holds NaN or infinite values, or integers where the model has floats."""
+
+
 class WeightsMismatchError(PretrainedError):
     """A weights file's keys or shapes do not match the model they are loaded into."""
 

@@ -8,13 +8,24 @@ made (not when huggingface_hub was imported), and every function takes `endpoint
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ChecksumMismatchError, HubError, OfflineCacheError
+from zoo.errors import (
+    ChecksumMismatchError,
+    HubConnectionError,
+    HubError,
+    HubReferenceError,
+    HubServerError,
+    HubTimeoutError,
+    OfflineCacheError,
+    WeightsFormatError,
+    ZooError,
+)
 
 TRUTHY = {"1", "on", "yes", "true"}
 
@@ -49,46 +60,178 @@ def hub_settings(
     return HubSettings(endpoint.rstrip("/"), str(cache_dir), bool(offline), token)
 
 
+# -- what may be asked for: checked before any call, so nothing can name a path outside the cache ----
+_REPO_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+
+
+def check_repo_id(repo_id: str) -> str:
+    """A Hub repo id 'org/name' (or a bare 'name'), or HubReferenceError saying what is wrong."""
+    parts = repo_id.split("/") if isinstance(repo_id, str) else []
+    if not 1 <= len(parts) <= 2 or not all(_REPO_PART.match(p) and ".." not in p and "--" not in p for p in parts):
+        raise HubReferenceError(
+            f"{repo_id!r} is not a Hub repo id: write 'org/name' (letters, digits, '-', '_', '.'; "
+            "no '..' or '--', at most 96 characters per part)"
+        )
+    return repo_id
+
+
+def check_revision(revision: str) -> str:
+    """A commit hash or a branch/tag name that cannot climb out of the cache's refs/ folder."""
+    if not isinstance(revision, str) or not revision or len(revision) > 255:
+        raise HubReferenceError(f"revision {revision!r} must be a branch, tag or commit hash of 1-255 characters")
+    if (
+        _REF_FORBIDDEN.search(revision)
+        or revision.startswith(("/", ".", "-"))
+        or revision.endswith(("/", ".", ".lock"))
+        or "/." in revision
+    ):
+        raise HubReferenceError(
+            f"revision {revision!r} is not a valid branch, tag or commit hash (no '..', leading '/', "
+            "control characters, spaces or ~^:?*[\\); pin a commit hash or an existing branch"
+        )
+    return revision
+
+
+def check_filename(filename: str) -> str:
+    """A relative path inside a repo: no absolute paths, '..', backslashes or control characters."""
+    parts = filename.split("/") if isinstance(filename, str) else [""]
+    if (
+        not filename
+        or filename.startswith("/")
+        or any(p in ("", ".", "..") for p in parts)
+        or re.search(r"[\x00-\x1f\x7f\\]", filename)
+    ):
+        raise HubReferenceError(
+            f"{filename!r} is not a file path inside a Hub repo: give a relative path such as "
+            "'model.safetensors', without '..', a leading '/', backslashes or control characters"
+        )
+    return filename
+
+
 def split_revision(repo: str) -> tuple[str, str | None]:
-    """'org/name@rev' -> ('org/name', 'rev'); 'org/name' -> ('org/name', None)."""
-    repo_id, _, revision = repo.partition("@")
+    """'org/name@rev' -> ('org/name', 'rev'); 'org/name' -> ('org/name', None); both parts checked."""
+    repo_id, at, revision = repo.partition("@")
+    check_repo_id(repo_id)
+    if at:
+        check_revision(revision)
     return repo_id, (revision or None)
 
 
+# -- the cache: verified against the Hub's sha256, healed once ---------------------------------
 def _forget_cached(path: Path) -> None:
-    """Remove a bad file from the cache (the snapshot link and the blob) so it is fetched again."""
+    """Remove a bad file from the cache: the blob and every snapshot link to it, so it is fetched again."""
     blob = path.resolve()
+    snapshots = next((p for p in path.parents if p.name == "snapshots"), None)
+    if snapshots is not None and blob != path:
+        for link in snapshots.rglob("*"):
+            if link.is_symlink() and link.resolve() == blob:
+                link.unlink(missing_ok=True)
     path.unlink(missing_ok=True)
-    if blob != path:
-        blob.unlink(missing_ok=True)
+    blob.unlink(missing_ok=True)
+
+
+def _blob_etag(path: Path) -> str | None:
+    """The sha256 a cached file is stored under: huggingface_hub names each blob by the ETag in the file's
+    metadata, which for LFS files (weights) is the sha256 of their content."""
+    blob = path.resolve()
+    return blob.name if blob != path and blob.parent.name == "blobs" and _SHA256.match(blob.name) else None
+
+
+def _problem(path: Path, expected: str | None, pinned: bool, what: str) -> ZooError | None:
+    """Why the cached file cannot be used (sha256 mismatch, unreadable weights header), or None."""
+    from zoo.weights.layouts import file_sha256
+    from zoo.weights.state_file import read_header
+
+    if expected:
+        actual = file_sha256(path)
+        if actual != expected.lower():
+            source = "the pinned" if pinned else "the Hub's (ETag)"
+            return ChecksumMismatchError(
+                f"{what}: sha256 {actual} does not match {source} {expected}; the file was removed from the cache "
+                "and not used. Fetch it again; if it keeps failing, the repo changed: pin its old revision or "
+                "update the sha256 in the registry."
+            )
+    if path.suffix == ".safetensors":
+        try:
+            read_header(path)
+        except WeightsFormatError as err:
+            return err
+    return None
 
 
 def verify_sha256(path: Path, expected: str, *, what: str) -> None:
-    from zoo.weights.layouts import file_sha256
-
-    actual = file_sha256(path)
-    if actual != expected.lower():
+    problem = _problem(path, expected, True, what)
+    if problem is not None:
         _forget_cached(path)
-        raise ChecksumMismatchError(
-            f"{what}: sha256 {actual} does not match the pinned {expected}; the file was removed from the cache "
-            "and not used. Fetch it again; if it keeps failing, the repo changed: pin its old revision or update "
-            "the sha256 in the registry."
-        )
+        raise problem
 
 
-def fetch_file(
-    repo_id: str,
-    filename: str,
-    *,
-    revision: str | None = None,
-    sha256: str | None = None,
-    settings: HubSettings | None = None,
-    required: bool = True,
-) -> Path | None:
-    """A file of a Hub repo at a revision, from the cache or downloaded into it, checked against sha256.
+def _network_error(err: BaseException, doing: str, s: HubSettings) -> HubError:
+    """One typed line for a failure of the network or the server, found along the exception's causes."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
 
-    With required=False a file the repo does not have gives None instead of an error.
-    """
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, HfHubHTTPError) and seen.response is not None and seen.response.status_code >= 500:
+            return HubServerError(
+                f"the Hub at {s.endpoint} answered HTTP {seen.response.status_code} (server error) {doing}; "
+                "try again later"
+            )
+        if isinstance(seen, httpx2.TimeoutException):
+            return HubTimeoutError(
+                f"the Hub at {s.endpoint} stopped answering (timeout) {doing}; try again, or raise "
+                "HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT on a slow link"
+            )
+        if isinstance(seen, httpx2.ConnectError):
+            return HubConnectionError(
+                f"cannot connect to {s.endpoint} {doing} (connection refused or no route); "
+                "check the connection or HF_ENDPOINT"
+            )
+        if isinstance(seen, (httpx2.TransportError, OSError)):
+            return HubConnectionError(
+                f"the connection to {s.endpoint} broke {doing} ({type(seen).__name__}: "
+                f"{str(seen).splitlines()[0] if str(seen) else 'dropped'}); nothing partial was kept. Try again"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return HubError(f"failed {doing}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+
+
+def _preflight(repo_id: str, filename: str, revision: str, s: HubSettings, what: str) -> str | None:
+    """The file's ETag from one HEAD request without retries, so a Hub that is down fails in one timeout
+    instead of huggingface_hub's backoff (about 23 s); None where the cache can answer instead."""
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
+
+    url = hf_hub_url(repo_id, filename, revision=revision, endpoint=s.endpoint)
+    try:
+        meta = get_hf_file_metadata(url, token=s.token, timeout=constants.HF_HUB_ETAG_TIMEOUT, endpoint=s.endpoint)
+    except (RepositoryNotFoundError, EntryNotFoundError):
+        return None  # hf_hub_download says which, with its own typed error
+    except HfHubHTTPError as err:
+        if err.response is None or err.response.status_code < 500:
+            return None
+        failure = _network_error(err, f"while fetching {what}", s)
+    except Exception as err:  # noqa: BLE001 - every transport failure is classified below
+        failure = _network_error(err, f"while fetching {what}", s)
+    else:
+        return meta.etag if meta.etag and _SHA256.match(meta.etag) else None
+    if _cached_file(repo_id, filename, revision, s) is None:
+        raise failure
+    return None
+
+
+def _cached_file(repo_id: str, filename: str, revision: str, s: HubSettings) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, filename, cache_dir=s.cache_dir, revision=revision)
+    return Path(found) if isinstance(found, str) else None
+
+
+def _download(repo_id: str, filename: str, revision: str, s: HubSettings, what: str, required: bool) -> Path | None:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -98,11 +241,8 @@ def fetch_file(
         RevisionNotFoundError,
     )
 
-    s = settings or hub_settings()
-    revision = revision or "main"
-    what = f"{filename} of Hub repo {repo_id!r} at revision {revision!r} ({s.endpoint})"
     try:
-        path = Path(
+        return Path(
             hf_hub_download(
                 repo_id,
                 filename,
@@ -122,12 +262,9 @@ def fetch_file(
         raise HubError(
             f"revision {revision!r} of Hub repo {repo_id!r} was not found; pin an existing branch, tag or commit"
         ) from None
-    except LocalEntryNotFoundError:
+    except LocalEntryNotFoundError as err:
         if not s.offline:
-            raise HubError(
-                f"cannot reach {s.endpoint} to fetch {what}, and it is not in the cache "
-                f"{s.cache_dir}; check the connection or HF_ENDPOINT"
-            ) from None
+            raise _network_error(err, f"while fetching {what}", s) from None
         if not required and _cached_elsewhere(repo_id, s):
             return None
         raise OfflineCacheError(
@@ -143,12 +280,49 @@ def fetch_file(
             "check the filename, or push the weights there first"
         ) from None
     except HfHubHTTPError as err:
+        if err.response is not None and err.response.status_code >= 500:
+            raise _network_error(err, f"while fetching {what}", s) from None
         raise HubError(f"the Hub refused {what}: {str(err).splitlines()[0]}") from None
-    except OSError as err:
-        raise HubError(f"cannot fetch {what}: {type(err).__name__}: {err}") from None
-    if sha256:
-        verify_sha256(path, sha256, what=what)
-    return path
+    except Exception as err:  # noqa: BLE001 - transport errors (httpx), OSError, ... -> one typed line
+        raise _network_error(err, f"while fetching {what}", s) from None
+
+
+def fetch_file(
+    repo_id: str,
+    filename: str,
+    *,
+    revision: str | None = None,
+    sha256: str | None = None,
+    settings: HubSettings | None = None,
+    required: bool = True,
+) -> Path | None:
+    """A file of a Hub repo at a revision, from the cache or downloaded into it, and verified.
+
+    The file must match the pinned sha256 if given, else the Hub's own sha256 (the ETag of LFS files);
+    weights must have a readable header. A cached file that fails is removed with its links and
+    fetched once more before the error is raised. With required=False a file the repo does not
+    have gives None instead of an error.
+    """
+    check_repo_id(repo_id)
+    check_filename(filename)
+    revision = check_revision(revision or "main")
+    s = settings or hub_settings()
+    what = f"{filename} of Hub repo {repo_id!r} at revision {revision!r} ({s.endpoint})"
+    for attempt in (1, 2):
+        etag = None
+        if not s.offline and not (_COMMIT.match(revision) and _cached_file(repo_id, filename, revision, s)):
+            etag = _preflight(repo_id, filename, revision, s, what)
+        path = _download(repo_id, filename, revision, s, what, required)
+        if path is None:
+            return None
+        expected = sha256 or etag or _blob_etag(path)
+        problem = _problem(path, expected, bool(sha256), what)
+        if problem is None:
+            return path
+        _forget_cached(path)
+        if s.offline or attempt == 2:
+            raise problem
+    raise AssertionError("unreachable")
 
 
 def _cached_elsewhere(repo_id: str, s: HubSettings) -> bool:
@@ -176,9 +350,13 @@ def push_folder(
     from huggingface_hub.errors import HfHubHTTPError
 
     from zoo.hub.card import render_model_card
+    from zoo.weights.checks import check_weights_file
     from zoo.weights.config import CONFIG_NAME, read_config
-    from zoo.weights.state_file import WEIGHTS_NAME, read_header
+    from zoo.weights.state_file import WEIGHTS_NAME
 
+    check_repo_id(repo_id)
+    if revision is not None:
+        check_revision(revision)
     s = hub_settings(endpoint, token=token)
     if s.offline:
         raise HubError(f"cannot push to {repo_id!r}: offline mode is on (HF_HUB_OFFLINE); unset it to push")
@@ -186,8 +364,8 @@ def push_folder(
     missing = [f for f in (WEIGHTS_NAME, CONFIG_NAME) if not (folder / f).is_file()]
     if missing:
         raise HubError(f"cannot push {folder}: it lacks {missing}; write it with zoo.save_pretrained(model, dir)")
-    read_config(folder)  # refuse to publish a folder the zoo could not load back
-    read_header(folder / WEIGHTS_NAME)
+    # Refuse to publish a folder the zoo could not load back: config.json and weights must fit each other.
+    check_weights_file(folder / WEIGHTS_NAME, read_config(folder).spec, where=str(folder))
     card = folder / "README.md"
     card_bytes = (
         card.read_bytes()
@@ -200,18 +378,23 @@ def push_folder(
         CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card_bytes),
     ]
     api = HfApi(endpoint=s.endpoint, token=s.token)
+    what = f"while pushing to Hub repo {repo_id!r}"
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
         if revision and revision != "main":
             api.create_branch(repo_id, branch=revision, exist_ok=True)
         info = api.create_commit(repo_id, ops, commit_message=commit_message, revision=revision)
     except HfHubHTTPError as err:
+        if err.response is not None and err.response.status_code >= 500:
+            raise _network_error(err, what, s) from None
         raise HubError(
             f"pushing to Hub repo {repo_id!r} at {s.endpoint} failed: {str(err).splitlines()[0]}. "
             "Check the repo name and that your token (HF_TOKEN) may write there"
         ) from None
-    except (OSError, ValueError) as err:
+    except ValueError as err:
         raise HubError(f"pushing to Hub repo {repo_id!r} at {s.endpoint} failed: {type(err).__name__}: {err}") from None
+    except Exception as err:  # noqa: BLE001 - transport errors (httpx), OSError, ... -> one typed line
+        raise _network_error(err, f"while fetching {what}", s) from None
     return info.oid
 
 
