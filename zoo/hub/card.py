@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 import yaml
@@ -10,6 +11,19 @@ import yaml
 from zoo.complexity import spec_complexity
 from zoo.plugins import manager
 from zoo.weights.config import read_config
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+
+
+def one_line(text: str) -> str:
+    """User text on one line: control characters and line breaks become single spaces."""
+    return " ".join(re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", str(text)).split())
+
+
+def markdown_text(text: str) -> str:
+    """User text made safe inside one line of the card body: on one line (so no `---` or heading can start
+    a line), with Markdown / table / HTML characters escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", one_line(text))
 
 
 def card_metadata(*, metrics: Mapping[str, float] | None, dataset: str | None, license: str = "apache-2.0") -> dict:
@@ -20,9 +34,9 @@ def card_metadata(*, metrics: Mapping[str, float] | None, dataset: str | None, l
         "pipeline_tag": "image-classification",
     }
     if dataset:
-        meta["datasets"] = [dataset]
+        meta["datasets"] = [one_line(dataset)]
     if metrics:
-        meta["metrics"] = sorted(metrics)
+        meta["metrics"] = sorted(one_line(k) for k in metrics)
     return meta
 
 
@@ -42,7 +56,7 @@ def render_model_card(
         f"# {repo_id.split('/')[-1]}",
         "",
         f"An AnyNet ({spec.block} blocks, {spec.stem} stem, {spec.head} head) for {spec.num_classes} classes"
-        + (f", trained on {dataset}" if dataset else "")
+        + (f", trained on {markdown_text(dataset)}" if dataset else "")
         + ", published with anynet-zoo (JAX / Flax NNX).",
         "",
         "## Architecture",
@@ -76,6 +90,6 @@ def render_model_card(
     ]
     if metrics:
         lines += ["## Training metrics", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {v:.6g} |" for k, v in sorted(metrics.items())]
+        lines += [f"| {markdown_text(k)} | {v:.6g} |" for k, v in sorted(metrics.items())]
         lines.append("")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,11 +60,20 @@ DTYPE_BYTES = {
     "U8": 1,
     "BOOL": 1,
 }
+_UMASK_LOCK = threading.Lock()
 _LISTED = 12  # how many keys an error message lists before saying "and N more"
 
 
 def _zoo_version() -> str:
     return __version__
+
+
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it; Python has no read-only call)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 @contextmanager
@@ -75,6 +85,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; files are shared as open() would make them
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -163,7 +174,22 @@ def save_arrays(arrays: Mapping[str, np.ndarray], path: str | os.PathLike, *, me
     contiguous = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     with atomic_path(path) as tmp:
         save_file(contiguous, str(tmp), metadata=dict(metadata))
+        _sort_metadata_in_place(tmp)
     return Path(path)
+
+
+def _sort_metadata_in_place(path: Path) -> None:
+    """Rewrite the header with its metadata keys sorted, so the same model always gives the same bytes
+    (safetensors writes metadata in hash order). The header keeps its length: the data does not move."""
+    with open(path, "r+b") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        metadata = header.pop("__metadata__", None)
+        ordered = {"__metadata__": dict(sorted(metadata.items())), **header} if metadata else header
+        text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) <= n:  # always, as only the order changed; otherwise leave the file as written
+            f.seek(8)
+            f.write(text.ljust(n, b" "))
 
 
 def read_header(path: str | os.PathLike) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
