@@ -21,9 +21,9 @@ import transformers
 from safetensors.numpy import save_file
 
 import zoo
+from zoo.api import weight_layouts
 from zoo.errors import WeightsFormatError
-from zoo.weights.layouts import converted_path, file_sha256, layout_from_keys
-from zoo.weights.layouts.transformers import spec_from_transformers_config
+from zoo.weights.layouts import LayoutSet, converted_path, file_sha256
 
 
 def reference_model(layer_type: str, **config):
@@ -42,6 +42,12 @@ def reference_model(layer_type: str, **config):
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.5, 0.5)
     return model
+
+
+def spec_of(reference) -> zoo.ModelSpec:
+    """The spec the transformers layout reads from the reference's config."""
+    spec, _ = weight_layouts().spec_from_config(reference.config.to_dict(), "config.json")
+    return spec
 
 
 def reference_logits(model, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +109,7 @@ def test_transformers_checkpoint_folder_reproduces_reference_logits(tmp_path, mo
     reference = reference_model(layer_type)
     reference.save_pretrained(tmp_path / "ckpt")
     x, expected = reference_logits(reference)
-    assert_close(our_logits(zoo.load(tmp_path / "ckpt"), x), expected)
+    assert_close(our_logits(zoo.load(f"local-dir:{tmp_path / 'ckpt'}"), x), expected)
 
 
 def test_timm_layout_reproduces_reference_logits(tmp_path, monkeypatch):
@@ -112,9 +118,9 @@ def test_timm_layout_reproduces_reference_logits(tmp_path, monkeypatch):
     timm_state = to_timm_names(transformers_state(reference))
     assert "s2.b1.se.fc1.weight" in timm_state and "s1.b1.downsample.conv.weight" in timm_state
     save_file(timm_state, str(tmp_path / "timm.safetensors"))
-    spec = spec_from_transformers_config(reference.config.to_dict())
+    spec = spec_of(reference)
     x, expected = reference_logits(reference)
-    assert_close(our_logits(zoo.load(spec, pretrained=str(tmp_path / "timm.safetensors")), x), expected)
+    assert_close(our_logits(zoo.load(spec, checkpoint_path=tmp_path / "timm.safetensors"), x), expected)
 
 
 def test_registry_tag_fetches_timm_repo_and_converts(hub, tmp_path):
@@ -147,24 +153,25 @@ def test_conversion_is_cached_and_reused(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "zoo-cache"))
     reference = reference_model("x")
     reference.save_pretrained(tmp_path / "ckpt")
-    zoo.load(tmp_path / "ckpt")
+    zoo.load(f"local-dir:{tmp_path / 'ckpt'}")
     cached = converted_path("transformers", file_sha256(tmp_path / "ckpt" / "model.safetensors"))
     assert cached.is_file()
 
     def no_second_conversion(*args, **kwargs):
         raise AssertionError("converted again")
 
-    monkeypatch.setattr("zoo.weights.pretrained.to_zoo_arrays", no_second_conversion)
+    monkeypatch.setattr(LayoutSet, "to_zoo", no_second_conversion)
     x, expected = reference_logits(reference)
-    assert_close(our_logits(zoo.load(tmp_path / "ckpt"), x), expected)
+    assert_close(our_logits(zoo.load(f"local-dir:{tmp_path / 'ckpt'}"), x), expected)
 
 
 def test_layout_is_sniffed_from_tensor_names():
-    assert layout_from_keys({"stem.conv.kernel", "head.fc.bias"}, "f") == "zoo"
-    assert layout_from_keys({"stem.conv.weight", "s1.b1.conv1.conv.weight"}, "f") == "timm"
-    assert layout_from_keys({"regnet.embedder.embedder.convolution.weight"}, "f") == "transformers"
-    with pytest.raises(WeightsFormatError, match="cannot tell which library"):
-        layout_from_keys({"features.0.weight"}, "f")
+    layouts = weight_layouts()
+    assert layouts.from_keys({"stem.conv.kernel", "head.fc.bias"}, "f").name == "zoo"
+    assert layouts.from_keys({"stem.conv.weight", "s1.b1.conv1.conv.weight"}, "f").name == "timm"
+    assert layouts.from_keys({"regnet.embedder.embedder.convolution.weight"}, "f").name == "transformers"
+    with pytest.raises(WeightsFormatError, match="no known weights layout"):
+        layouts.from_keys({"features.0.weight"}, "f")
 
 
 def test_unknown_tensors_in_a_foreign_file_are_an_error(tmp_path, monkeypatch):
@@ -173,6 +180,5 @@ def test_unknown_tensors_in_a_foreign_file_are_an_error(tmp_path, monkeypatch):
     state = to_timm_names(transformers_state(reference))
     state["s1.b1.extra.weight"] = np.zeros(3, np.float32)
     save_file(state, str(tmp_path / "odd.safetensors"))
-    spec = spec_from_transformers_config(reference.config.to_dict())
     with pytest.raises(WeightsFormatError, match="s1.b1.extra.weight"):
-        zoo.load(spec, pretrained=str(tmp_path / "odd.safetensors"))
+        zoo.load(spec_of(reference), checkpoint_path=tmp_path / "odd.safetensors")

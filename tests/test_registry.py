@@ -60,11 +60,16 @@ def test_load_without_pretrained_builds_the_model():
     assert isinstance(zoo.load("regnetx32"), zoo.nn.anynet.AnyNet)
 
 
-def test_regnety_without_its_plugin_names_the_missing_block(fresh_plugins):
+def test_regnety_comes_with_its_plugin(fresh_plugins):
+    assert len(zoo.list_models("regnety_*")) == 12
+    assert zoo.api.split_tag("regnety_032")[0].plugin == "se"  # contributed by zoo-se, not the core
     fresh_plugins.setenv("ZOO_DISABLE_PLUGIN_AUTOLOAD", "1")
-    assert "regnety_032" in zoo.list_models()  # still listed
-    with pytest.raises(UnknownComponentError, match="se_resnext.*zoo-se"):
-        zoo.create("regnety_032")
+    zoo.plugins.reset()
+    assert zoo.list_models("regnety_*") == []
+    with pytest.raises(UnknownModelError, match=r"zoo-se \(pip install \./plugins/zoo-se\)"):
+        zoo.load("regnety_002")
+    with pytest.raises(UnknownComponentError, match=r"se_resnext.*pip install \./plugins/zoo-se"):
+        zoo.create(zoo.get_spec("regnetx_002").replace(block="se_resnext"))
 
 
 @pytest.fixture

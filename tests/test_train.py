@@ -151,7 +151,7 @@ def test_fit_learns_and_writes_metrics_curves_and_weights(data_dir, tmp_path):
     assert result.test["top1"] > 0.3  # well above chance (0.1) after 48 steps of a 3k-parameter net
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
-    reloaded = zoo.load(out)
+    reloaded = zoo.load(f"local-dir:{out}")
     assert all(np.array_equal(a, b) for a, b in zip(leaves(reloaded), leaves(result.model)))
     again = evaluate(
         reloaded,

@@ -59,7 +59,7 @@ def test_keys_are_the_flat_state_names_and_metadata_carries_the_spec(saved):
 
 def test_folder_round_trip_is_bit_exact(saved):
     model, folder = saved
-    loaded = zoo.load(folder)
+    loaded = zoo.load(f"local-dir:{folder}")
     for key, value in state_arrays(model).items():
         np.testing.assert_array_equal(state_arrays(loaded)[key], value)
     np.testing.assert_array_equal(logits(loaded), logits(model))
@@ -77,8 +77,8 @@ def test_config_json_holds_spec_preprocessing_and_labels(saved):
 def test_a_file_loads_by_name_or_spec(saved, tmp_path):
     model, folder = saved
     path = str(folder / "model.safetensors")
-    np.testing.assert_array_equal(logits(zoo.load(path)), logits(model))
-    np.testing.assert_array_equal(logits(zoo.load(TINY, pretrained=path)), logits(model))
+    np.testing.assert_array_equal(logits(zoo.load(checkpoint_path=path)), logits(model))
+    np.testing.assert_array_equal(logits(zoo.load(TINY, checkpoint_path=path)), logits(model))
 
 
 def test_labels_must_match_the_classes(tmp_path):
@@ -93,7 +93,7 @@ def test_mismatch_lists_missing_unexpected_and_wrongly_shaped_keys(tmp_path):
     arrays["stages.0.blocks.0.conv1.kernel"] = np.zeros((1, 1, 8, 5), np.float32)
     save_file(arrays, str(tmp_path / "bad.safetensors"))
     with pytest.raises(WeightsMismatchError) as info:
-        zoo.load(TINY, pretrained=str(tmp_path / "bad.safetensors"))
+        zoo.load(TINY, checkpoint_path=tmp_path / "bad.safetensors")
     err = info.value
     assert err.missing == ["stem.bn.var"] and err.unexpected == ["stem.extra"]
     assert err.mismatched == [("stages.0.blocks.0.conv1.kernel", (1, 1, 8, 5), (1, 1, 8, 8))]
@@ -104,13 +104,13 @@ def test_weights_for_another_architecture_do_not_load(saved):
     _, folder = saved
     other = TINY.replace(stem_width=16)
     with pytest.raises(WeightsMismatchError, match="stem.conv.kernel"):
-        zoo.load(other, pretrained=str(folder / "model.safetensors"))
+        zoo.load(other, checkpoint_path=folder / "model.safetensors")
 
 
 def test_other_num_classes_reinitialises_only_the_head(saved):
     model, folder = saved
     with pytest.warns(PretrainedAdaptationWarning, match="freshly initialised"):
-        loaded = zoo.load(folder, num_classes=7)
+        loaded = zoo.load(f"local-dir:{folder}", num_classes=7)
     assert state_arrays(loaded)["head.fc.kernel"].shape == (16, 7)
     np.testing.assert_array_equal(state_arrays(loaded)["stem.conv.kernel"], state_arrays(model)["stem.conv.kernel"])
 
@@ -119,10 +119,10 @@ def test_other_in_channels_adapts_the_stem_as_timm_does(saved):
     model, folder = saved
     kernel = state_arrays(model)["stem.conv.kernel"]
     with pytest.warns(PretrainedAdaptationWarning, match="3 to 1 input channels"):
-        gray = zoo.load(folder, in_channels=1)
+        gray = zoo.load(f"local-dir:{folder}", in_channels=1)
     np.testing.assert_allclose(state_arrays(gray)["stem.conv.kernel"], kernel.sum(axis=2, keepdims=True), rtol=1e-6)
     with pytest.warns(PretrainedAdaptationWarning):
-        five = zoo.load(folder, in_channels=5)
+        five = zoo.load(f"local-dir:{folder}", in_channels=5)
     adapted = state_arrays(five)["stem.conv.kernel"]
     np.testing.assert_allclose(adapted[:, :, 3], kernel[:, :, 0] * 3 / 5, rtol=1e-6)
     # A grey image repeated into every channel gives the same stem response as the original.
@@ -133,7 +133,7 @@ def test_a_plain_load_gives_no_adaptation_warning(saved):
     _, folder = saved
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        zoo.load(folder)
+        zoo.load(f"local-dir:{folder}")
 
 
 def test_a_failed_write_leaves_no_file_behind(tmp_path, monkeypatch):
@@ -162,19 +162,19 @@ def test_truncated_files_raise_a_format_error(saved, tmp_path, cut):
     bad = tmp_path / "cut.safetensors"
     bad.write_bytes(data[:cut] if cut >= 0 else data[:-3])
     with pytest.raises(WeightsFormatError, match="truncated|corrupt|malformed"):
-        zoo.load(TINY, pretrained=str(bad))
+        zoo.load(TINY, checkpoint_path=bad)
 
 
 def test_a_folder_without_weights_says_what_to_do(tmp_path):
     with pytest.raises(WeightsFormatError, match="save_pretrained"):
-        zoo.load(tmp_path)
+        zoo.load(f"local-dir:{tmp_path}")
 
 
 def test_a_corrupt_config_raises_a_format_error(saved):
     _, folder = saved
     (folder / "config.json").write_text("{not json")
     with pytest.raises(WeightsFormatError, match="not valid JSON"):
-        zoo.load(folder)
+        zoo.load(f"local-dir:{folder}")
 
 
 def _file(header: bytes, data: bytes = b"") -> bytes:
@@ -216,7 +216,7 @@ def test_malformed_headers_raise_zoo_errors_never_crash(tmp_path, header, data, 
     for key, info in table.items():
         assert list(arrays[key].shape) == info["shape"]
     with pytest.raises(ZooError):  # and never silently become a model
-        zoo.load(TINY, pretrained=str(path))
+        zoo.load(TINY, checkpoint_path=path)
 
 
 def test_fuzz_corpus_covers_valid_files(tmp_path):

@@ -1,25 +1,44 @@
 """Building models by name or spec: `create`, and `load` with pretrained weights (docs/weights.md).
 
-`load` composes the registry (names, aliases, pretrained tags) with zoo.weights.pretrained
-(files and folders) and zoo.hub (the Hugging Face Hub); those modules know files and specs,
-not the registry.
+`load` is told what it gets, never guesses: a plain string is a registry name (optionally
+`name.tag`); `hf-hub:org/repo[@rev]` and `local-dir:PATH` are sources by prefix; a weights file
+comes by keyword (`checkpoint_path=`); `pretrained` is a bool or a tag name. This is the layer
+that consults the plugin manager: it hands the registry's specs and the registered weight
+layouts down to zoo.weights and zoo.hub, which know files and specs, not the registry.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from flax import nnx
 
 from zoo.errors import PretrainedError, UnknownModelError
+from zoo.hub.client import fetch_file, hub_settings, split_revision
+from zoo.hub.load import fetch_tag, load_hub_repo, load_tag
+from zoo.hub.tags import PretrainedTag, parse_tags, pick_tag
 from zoo.nn.anynet import AnyNet
+from zoo.nn.precision import set_compute_dtype
 from zoo.plugins import manager
-from zoo.registry import get_spec, registry
+from zoo.registry import Entry, get_spec, registry
 from zoo.spec import ModelSpec
+from zoo.weights.config import CONFIG_NAME
+from zoo.weights.layouts import LayoutSet
+from zoo.weights.pretrained import build_pretrained, load_folder
+from zoo.weights.state_file import WEIGHTS_NAME
 
 HUB_PREFIX = "hf-hub:"
+LOCAL_DIR_PREFIX = "local-dir:"
+SOURCE_PREFIXES = (HUB_PREFIX, LOCAL_DIR_PREFIX)
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+FORMS = (
+    "a registry name ('regnetx_032', 'regnetx_032.pycls_in1k'), 'hf-hub:org/repo[@revision]', "
+    "'local-dir:PATH' (a folder written by zoo.save_pretrained), or a ModelSpec; a weights file goes "
+    "by keyword: zoo.load(name, checkpoint_path='model.safetensors')"
+)
 
 
 def resolve_spec(name_or_spec: str | ModelSpec, **overrides: Any) -> ModelSpec:
@@ -28,43 +47,66 @@ def resolve_spec(name_or_spec: str | ModelSpec, **overrides: Any) -> ModelSpec:
     return spec.replace(**overrides) if overrides else spec
 
 
-def create(name_or_spec: str | ModelSpec, *, seed: int = 0, rngs: nnx.Rngs | None = None, **overrides: Any) -> AnyNet:
-    """Build a randomly initialised model; keyword overrides replace spec fields."""
+def create(
+    name_or_spec: str | ModelSpec, *, seed: int = 0, rngs: nnx.Rngs | None = None, dtype: Any = None, **overrides: Any
+) -> AnyNet:
+    """Build a randomly initialised model; keyword overrides replace spec fields. `dtype=jnp.bfloat16`
+    computes in bfloat16 with float32 parameters and BN statistics (zoo.nn.precision)."""
     spec = resolve_spec(name_or_spec, **overrides)
-    return AnyNet(spec, rngs=rngs if rngs is not None else nnx.Rngs(seed), plugins=manager())
+    model = AnyNet(spec, rngs=rngs if rngs is not None else nnx.Rngs(seed), plugins=manager())
+    return set_compute_dtype(model, dtype) if dtype is not None else model
 
 
-def split_tag(name: str) -> tuple[Any, str | None]:
+def weight_layouts() -> LayoutSet:
+    """The weight layouts the loaded plugins register (the zoo's own, timm's, transformers', ...),
+    with the parts plugins add to them and the registry's name -> spec."""
+    tables = manager().tables()
+    return LayoutSet(
+        layouts={name: record for name, (record, _) in tables["layout"].items()},
+        parts=tuple(record for record, _ in tables["layout_part"].values()),
+        spec_for_name=get_spec,
+    )
+
+
+def split_tag(name: str) -> tuple[Entry, str | None]:
     """'regnetx_032.pycls_in1k' -> (entry, 'pycls_in1k'); a full name or alias wins over a split,
-    so aliases that contain a dot ('RegNetX-3.2GF') still resolve."""
+    so aliases that contain a dot ('RegNetX-3.2GF') still resolve. An unknown name that looks like
+    a Hub repo or a local path gets an error saying how to spell that source."""
     reg = registry()
     try:
         return reg.resolve(name), None
-    except UnknownModelError:
+    except UnknownModelError as err:
         base, dot, tag = name.rpartition(".")
-        if not dot or not base:
-            raise
-        try:
-            return reg.resolve(base), tag
-        except UnknownModelError:
+        if dot and base:
+            try:
+                return reg.resolve(base), tag
+            except UnknownModelError:
+                pass
+        hint = _source_hint(name)
+        if hint:
+            raise UnknownModelError(f"unknown model {name!r}: {hint}") from None
+        if dot and base:
             raise UnknownModelError(
                 f"unknown model {name!r} (nor is {base!r} a model with a tag {tag!r}). Run `zoo list` to see "
                 "every model, `zoo list --pretrained` for the tags"
             ) from None
+        raise err from None
 
 
-def pretrained_tags(name: str) -> dict:
-    """The pretrained tags of a named model, as PretrainedTag values keyed by tag."""
-    from zoo.hub.tags import parse_tags
+def _source_hint(name: str) -> str | None:
+    """How to spell the source an unknown name seems to mean, or None."""
+    path = Path(name)
+    if path.is_dir():
+        return f"it is a folder; load a folder written by zoo.save_pretrained as 'local-dir:{name}'"
+    if path.is_file() or name.endswith(".safetensors"):
+        return f"a weights file goes by keyword: zoo.load(NAME, checkpoint_path={name!r})"
+    if REPO_ID.match(name):
+        return f"it is shaped like a Hugging Face Hub repo; load a repo as 'hf-hub:{name}'"
+    return None
 
-    entry, _ = split_tag(name)
-    return parse_tags(entry.name, entry.table.get("pretrained"), entry.where)
 
-
-def resolve_tag(name: str, pretrained: bool | str = True):
+def resolve_tag(name: str, pretrained: bool | str = True) -> PretrainedTag:
     """The PretrainedTag that `load(name, pretrained)` would fetch."""
-    from zoo.hub.tags import parse_tags, pick_tag
-
     entry, tag = split_tag(name)
     if isinstance(pretrained, str):
         if tag is not None and tag != pretrained:
@@ -73,67 +115,133 @@ def resolve_tag(name: str, pretrained: bool | str = True):
     return pick_tag(entry.name, parse_tags(entry.name, entry.table.get("pretrained"), entry.where), tag)
 
 
-def _looks_like_path(value: Any) -> bool:
-    if isinstance(value, os.PathLike):
-        return True
-    return isinstance(value, str) and (value.endswith(".safetensors") or os.sep in value or value.startswith("."))
+def _check_pretrained(pretrained: Any) -> None:
+    if isinstance(pretrained, bool):
+        return
+    if not isinstance(pretrained, str) or not pretrained:
+        raise PretrainedError(
+            f"pretrained must be True, False or a tag name, got {type(pretrained).__name__} {pretrained!r}; "
+            "a weights file goes by keyword: checkpoint_path='model.safetensors'"
+        )
+    if "/" in pretrained or os.sep in pretrained or pretrained.endswith(".safetensors"):
+        raise PretrainedError(
+            f"pretrained={pretrained!r} is not a tag name; pretrained takes True or a tag ('pycls_in1k'), "
+            f"a weights file goes by keyword: checkpoint_path={pretrained!r}"
+        )
+
+
+def _source(name: str, pretrained: bool | str) -> str:
+    """The part after a source prefix, refusing `pretrained` (a source holds its own weights)."""
+    prefix = next(p for p in SOURCE_PREFIXES if name.startswith(p))
+    rest = name[len(prefix) :]
+    if pretrained:
+        raise PretrainedError(
+            f"{name!r} is a {prefix[:-1]} source and holds its own weights; leave out pretrained={pretrained!r}"
+        )
+    if not rest:
+        raise UnknownModelError(f"{name!r} names no {'repo' if prefix == HUB_PREFIX else 'folder'} after {prefix!r}")
+    if prefix == HUB_PREFIX and not REPO_ID.match(split_revision(rest)[0]):
+        raise UnknownModelError(f"{name!r}: a Hub source is 'hf-hub:org/repo' or 'hf-hub:org/repo@revision'")
+    return rest
 
 
 def load(
-    name_or_spec: str | ModelSpec | os.PathLike, pretrained: bool | str = False, *, seed: int = 0, **overrides: Any
+    name: str | ModelSpec | None = None,
+    pretrained: bool | str = False,
+    *,
+    checkpoint_path: str | os.PathLike | None = None,
+    seed: int = 0,
+    **overrides: Any,
 ) -> AnyNet:
     """Build a model, with pretrained weights when asked for (see docs/weights.md).
 
     - `load("regnetx_032")`: random init, as `create`.
     - `load("regnetx_032", pretrained=True)`: the default tag's weights from the Hub;
-      `pretrained="pycls_in1k"` or the name `"regnetx_032.pycls_in1k"` picks a tag.
-    - `load(name, pretrained="path/model.safetensors")`: a local file (zoo, timm or transformers layout).
-    - `load("path/to/folder")`: a folder written by `save_pretrained`.
+      `pretrained="pycls_in1k"` or the name `"regnetx_032.pycls_in1k"` (with pretrained=True) picks a tag.
     - `load("hf-hub:org/repo@revision")`: any Hub repo with a config.json and model.safetensors.
+    - `load("local-dir:path/to/folder")`: a folder written by `save_pretrained` (or a Hub snapshot).
+    - `load(name_or_spec, checkpoint_path="model.safetensors")`: a local file in any registered
+      layout; without a name, the spec comes from the file's own metadata.
     Overrides change spec fields; a different num_classes re-initialises the head, a different
     in_channels adapts the stem.
     """
-    from zoo.weights.pretrained import build_pretrained, load_folder
-
-    if isinstance(name_or_spec, str) and name_or_spec.startswith(HUB_PREFIX):
-        from zoo.hub.load import load_hub_repo
-
-        return load_hub_repo(name_or_spec[len(HUB_PREFIX) :], seed=seed, **overrides)
-    if _looks_like_path(name_or_spec):
-        path = Path(name_or_spec)
-        if path.is_dir():
-            return load_folder(path, seed=seed, **overrides)
-        return build_pretrained(path, seed=seed, **overrides)
-    if isinstance(name_or_spec, ModelSpec):
-        if isinstance(pretrained, str):
-            return build_pretrained(pretrained, spec=name_or_spec, seed=seed, **overrides)
+    _check_pretrained(pretrained)
+    if checkpoint_path is not None:
+        return _load_checkpoint(name, pretrained, checkpoint_path, seed, overrides)
+    if isinstance(name, ModelSpec):
         if pretrained:
-            raise PretrainedError("a bare ModelSpec has no published weights; pass pretrained='path/model.safetensors'")
-        return create(name_or_spec, seed=seed, **overrides)
-    try:
-        entry, tag = split_tag(name_or_spec)
-    except UnknownModelError:
-        if isinstance(name_or_spec, str) and Path(name_or_spec).is_dir():
-            return load_folder(name_or_spec, seed=seed, **overrides)
-        raise
-    if isinstance(pretrained, str) and _looks_like_path(pretrained):
-        return build_pretrained(pretrained, spec=entry.spec(), seed=seed, where=pretrained, **overrides)
+            raise PretrainedError(
+                "a ModelSpec has no published weights; pass its weights file as checkpoint_path='model.safetensors'"
+            )
+        return create(name, seed=seed, **overrides)
+    if not isinstance(name, str):
+        what = "nothing" if name is None else f"{type(name).__name__} {name!r}"
+        raise UnknownModelError(f"zoo.load got {what}; it takes {FORMS}")
+    if name.startswith(HUB_PREFIX):
+        return load_hub_repo(_source(name, pretrained), layouts=weight_layouts(), seed=seed, **overrides)
+    if name.startswith(LOCAL_DIR_PREFIX):
+        return load_folder(_source(name, pretrained), layouts=weight_layouts(), seed=seed, **overrides)
+    entry, tag = split_tag(name)
+    if tag is not None and not pretrained:
+        raise PretrainedError(
+            f"{name!r} names the pretrained tag {tag!r} but pretrained=False; pass pretrained=True for its "
+            f"weights, or the bare name {entry.name!r} for a randomly initialised model"
+        )
     if not pretrained:
         return create(entry.spec(), seed=seed, **overrides)
-    from zoo.hub.load import load_tag
+    layouts = weight_layouts()
+    found = resolve_tag(name, pretrained)
+    layouts.get(found.layout, f"{entry.where} pretrained tag {found.tag!r}")  # before any download
+    return load_tag(found, entry.spec(), layouts=layouts, seed=seed, **overrides)
 
-    return load_tag(resolve_tag(name_or_spec, pretrained), entry.spec(), seed=seed, **overrides)
+
+def _load_checkpoint(
+    name: str | ModelSpec | None, pretrained: bool | str, path: str | os.PathLike, seed: int, overrides: dict
+) -> AnyNet:
+    if pretrained:
+        raise PretrainedError(
+            f"give pretrained={pretrained!r} (published weights) or checkpoint_path= (a local file), not both"
+        )
+    if not isinstance(path, (str, os.PathLike)):
+        raise PretrainedError(f"checkpoint_path must be a path to a .safetensors file, got {type(path).__name__}")
+    if Path(path).is_dir():
+        raise PretrainedError(f"checkpoint_path {str(path)!r} is a folder; load a folder as 'local-dir:{path}'")
+    spec: ModelSpec | None
+    if name is None or isinstance(name, ModelSpec):
+        spec = name
+    elif isinstance(name, str) and name.startswith(SOURCE_PREFIXES):
+        raise PretrainedError(f"{name!r} is a source with its own weights; checkpoint_path= goes with a name or spec")
+    elif isinstance(name, str):
+        entry, tag = split_tag(name)
+        if tag is not None:
+            raise PretrainedError(f"{name!r} names tag {tag!r} and checkpoint_path= a file; give one of them")
+        spec = entry.spec()
+    else:
+        raise UnknownModelError(f"zoo.load got {type(name).__name__} {name!r}; it takes {FORMS}")
+    return build_pretrained(path, layouts=weight_layouts(), spec=spec, seed=seed, where=str(path), **overrides)
+
+
+def cli_source(arg: str) -> str:
+    """A command-line MODEL argument in `load`'s spelling: as written, except that a path to an
+    existing folder that is no registry name means 'local-dir:PATH' (`zoo eval runs/x`)."""
+    if arg.startswith(SOURCE_PREFIXES) or not Path(arg).is_dir():
+        return arg
+    try:
+        split_tag(arg)
+    except UnknownModelError:
+        return LOCAL_DIR_PREFIX + arg
+    return arg
 
 
 def download(name: str, pretrained: bool | str = True) -> Path:
     """Fetch the weights `load(name, pretrained)` would use into the Hub cache, without building the
     model (for `zoo download`, and before going offline); returns the cached file."""
-    from zoo.hub.client import fetch_file, hub_settings, split_revision
-    from zoo.hub.load import fetch_tag
-
+    _check_pretrained(pretrained)
+    if name.startswith(LOCAL_DIR_PREFIX):
+        raise UnknownModelError(f"{name!r} is a local folder; there is nothing to download")
     if name.startswith(HUB_PREFIX):
-        repo_id, revision = split_revision(name[len(HUB_PREFIX) :])
+        repo_id, revision = split_revision(_source(name, False))
         settings = hub_settings()
-        fetch_file(repo_id, "config.json", revision=revision, settings=settings, required=False)
-        return fetch_file(repo_id, "model.safetensors", revision=revision, settings=settings)
+        fetch_file(repo_id, CONFIG_NAME, revision=revision, settings=settings, required=False)
+        return fetch_file(repo_id, WEIGHTS_NAME, revision=revision, settings=settings)
     return fetch_tag(resolve_tag(name, pretrained))

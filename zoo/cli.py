@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list models: name, params, GFLOPs, pretrained tags")
-    p.add_argument("pattern", nargs="?", default="*", help="shell wildcard, e.g. 'regnety_*'")
+    p.add_argument("pattern", nargs="?", default="*", help="shell wildcard, e.g. 'regnetx_*'")
     p.add_argument("--pretrained", action="store_true", help="only models with pretrained weights")
     p.set_defaults(func=cmd_list)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from zoo.errors import PluginConflictError, RegistryError, SpecError, UnknownModelError, did_you_mean
 from zoo.plugins import manager
+from zoo.plugins.first_party import install_hint
 from zoo.registry_schema import SPEC_FIELDS, check_entry, read_registry_file
 from zoo.spec import ModelSpec, StageSpec
 
@@ -89,8 +90,8 @@ class Registry:
         if name.lower() in folded:
             return self.resolve(folded[name.lower()])
         raise UnknownModelError(
-            f"unknown model {name!r}.{did_you_mean(name, [*self.entries, *self._aliases])} "
-            "Run `zoo list` to see every model."
+            f"unknown model {name!r}.{did_you_mean(name, [*self.entries, *self._aliases])}"
+            f"{install_hint('model', name)} Run `zoo list` to see every model."
         )
 
     def names(self, pattern: str = "*") -> list[str]:

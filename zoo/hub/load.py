@@ -1,7 +1,8 @@
 """Models from the Hub: a registry tag, or any repo whose config.json says what it holds.
 
-A repo's config.json picks the loader (keras-hub style): ours, transformers' RegNet (the
-spec is read from it) or timm's (the spec comes from the registry by its architecture name).
+A repo's config.json picks the weight layout (keras-hub style) among those the api layer hands
+down: ours, transformers' RegNet (the spec is read from it), timm's (the spec comes from the
+registry by its architecture name), or a plugin's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from zoo.hub.tags import PretrainedTag
 from zoo.nn.anynet import AnyNet
 from zoo.spec import ModelSpec
 from zoo.weights.config import CONFIG_NAME, read_json
-from zoo.weights.layouts.configs import spec_from_config
+from zoo.weights.layouts import LayoutSet
 from zoo.weights.pretrained import build_pretrained
 from zoo.weights.state_file import WEIGHTS_NAME
 
@@ -24,11 +25,18 @@ def fetch_tag(tag: PretrainedTag) -> Path:
     return fetch_file(tag.repo_id, tag.filename, revision=tag.revision, sha256=tag.sha256, settings=hub_settings())
 
 
-def load_tag(tag: PretrainedTag, spec: ModelSpec, *, seed: int = 0, **overrides: Any) -> AnyNet:
+def load_tag(tag: PretrainedTag, spec: ModelSpec, *, layouts: LayoutSet, seed: int = 0, **overrides: Any) -> AnyNet:
     weights = fetch_tag(tag)
     where = f"{tag.name} (Hub repo {tag.repo_id} at {tag.revision}, {tag.filename})"
     return build_pretrained(
-        weights, spec=spec, layout=tag.layout, source_sha256=tag.sha256, seed=seed, where=where, **overrides
+        weights,
+        layouts=layouts,
+        spec=spec,
+        layout=tag.layout,
+        source_sha256=tag.sha256,
+        seed=seed,
+        where=where,
+        **overrides,
     )
 
 
@@ -37,7 +45,7 @@ def _snapshot_commit(path: Path) -> str | None:
     return path.parent.name if path.parent.parent.name == "snapshots" else None
 
 
-def load_hub_repo(repo: str, *, seed: int = 0, **overrides: Any) -> AnyNet:
+def load_hub_repo(repo: str, *, layouts: LayoutSet, seed: int = 0, **overrides: Any) -> AnyNet:
     """A model from 'org/name[@revision]': config.json picks the layout, model.safetensors holds the weights."""
     repo_id, revision = split_revision(repo)
     settings = hub_settings()
@@ -47,5 +55,13 @@ def load_hub_repo(repo: str, *, seed: int = 0, **overrides: Any) -> AnyNet:
     pinned = (_snapshot_commit(config_path) if config_path else None) or revision
     weights = fetch_file(repo_id, WEIGHTS_NAME, revision=pinned, settings=settings)
     where = f"Hub repo {repo_id} at {revision or 'main'}"
-    spec, layout = spec_from_config(config, where)
-    return build_pretrained(weights, spec=spec, layout=layout, config=config, seed=seed, where=where, **overrides)
+    spec, layout = layouts.spec_from_config(config, where)
+    return build_pretrained(
+        weights,
+        layouts=layouts,
+        spec=spec,
+        layout=layout.name if layout else None,
+        seed=seed,
+        where=where,
+        **overrides,
+    )

@@ -1,7 +1,8 @@
 """Pretrained tags as data: `[models.NAME.pretrained.TAG]` tables in a registry file.
 
-A tag names a Hub repo, a pinned revision, a file, its sha256 where known, the layout the
-file is in (zoo, timm or transformers) and the facts users read (preprocessing, metrics).
+A tag names a Hub repo, a pinned revision, a file, its sha256 where known, the weight layout
+the file is in (a layout registered through the zoo_add_weight_layouts hook: zoo, timm,
+transformers or a plugin's) and the facts users read (preprocessing, metrics, license).
 `{namespace}` in a hub_id is the project's Hub namespace, overridable by ZOO_HUB_NAMESPACE
 for forks and private mirrors.
 """
@@ -15,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zoo.errors import PretrainedError, RegistryError, did_you_mean
+from zoo.spec import ModelSpec
+from zoo.weights.config import Preprocessing
 
 DEFAULT_NAMESPACE = "anynet-zoo"
 NAMESPACE_ENV = "ZOO_HUB_NAMESPACE"
-LAYOUTS = ("zoo", "timm", "transformers")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 TAG_FIELDS = {
     "hub_id",
@@ -69,6 +71,19 @@ class PretrainedTag:
     def repo_id(self) -> str:
         return self.hub_id.replace("{namespace}", hub_namespace())
 
+    def preprocessing(self, spec: ModelSpec) -> Preprocessing:
+        """How inputs to these weights must look: the tag's mean, std, interpolation and crop_pct,
+        each falling back to the zoo's default for `spec` where the tag leaves it out."""
+        default = Preprocessing.default_for(spec)
+        return Preprocessing(
+            input_size=spec.input_size,
+            mean=self.mean if self.mean is not None else default.mean,
+            std=self.std if self.std is not None else default.std,
+            channel_order=default.channel_order,
+            interpolation=self.interpolation or default.interpolation,
+            crop_pct=self.crop_pct if self.crop_pct is not None else default.crop_pct,
+        )
+
 
 def parse_tags(model: str, table: Any, where: str) -> dict[str, PretrainedTag]:
     """The tags of one registry entry's `pretrained` table, checked."""
@@ -86,8 +101,8 @@ def parse_tags(model: str, table: Any, where: str) -> dict[str, PretrainedTag]:
             raise RegistryError(f"{at}: unknown field(s) {unknown}; known fields are {sorted(TAG_FIELDS)}")
         if not isinstance(fields.get("hub_id"), str) or "/" not in fields["hub_id"]:
             raise RegistryError(f"{at}: 'hub_id' must be a Hub repo id 'org/name'")
-        if fields.get("layout", "zoo") not in LAYOUTS:
-            raise RegistryError(f"{at}: 'layout' must be one of {list(LAYOUTS)}, got {fields['layout']!r}")
+        if not isinstance(fields.get("layout", "zoo"), str) or not fields.get("layout", "zoo"):
+            raise RegistryError(f"{at}: 'layout' must name a weight layout (zoo, timm, transformers or a plugin's)")
         sha = fields.get("sha256")
         if sha is not None and not (isinstance(sha, str) and SHA256.match(sha)):
             raise RegistryError(f"{at}: 'sha256' must be 64 lowercase hex digits")
@@ -109,7 +124,7 @@ def pick_tag(model: str, tags: Mapping[str, PretrainedTag], tag: str | None) -> 
     if not tags:
         raise PretrainedError(
             f"no pretrained weights are published for {model!r}; `zoo list --pretrained` shows the models that "
-            "have some, or pass pretrained='path/to/model.safetensors'"
+            "have some, or pass checkpoint_path='path/to/model.safetensors'"
         )
     if tag is None:
         marked = [t for t in tags.values() if t.default]

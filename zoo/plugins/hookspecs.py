@@ -65,3 +65,27 @@ def zoo_add_models():
     Entries have the same schema as the tables under [models] in the zoo's registry.toml.
     A TOML file may hold [defaults] and [models] tables as registry.toml does.
     """
+
+
+@hookspec
+def zoo_add_weight_layouts():
+    """Return an iterable of `zoo.plugin_kit.WeightLayout` records: layouts other libraries write.
+
+    A layout's recognises_config(config) and recognises_keys(keys) say whether a config.json
+    object or a file's tensor names are in it (exactly one layout may claim a file); its
+    to_zoo(arrays, context) returns every tensor renamed and transposed into the zoo's flat NHWC
+    keys, raising WeightsFormatError on a tensor it does not know; its spec_from_config(config,
+    where, context) returns the ModelSpec the config describes. Pretrained tags name a layout in
+    their `layout` field. The zoo's own, timm's and transformers' RegNet layouts come this way.
+    """
+
+
+@hookspec
+def zoo_add_layout_parts():
+    """Return an iterable of `zoo.plugin_kit.LayoutPart` records: a plugin's share of a layout.
+
+    A part names its `layout`; that layout's to_zoo calls part.map_block(out, rest, theirs,
+    ours) for every block, and the part pops the tensors its block variant adds from `rest` into
+    `out`. Its optional block_from_config(config) returns the (block, options) a config of that
+    layout means, or None. A plugin that brings a block maps that block's extra tensors this way.
+    """

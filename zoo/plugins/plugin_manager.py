@@ -30,10 +30,15 @@ from zoo.errors import (
     did_you_mean,
 )
 from zoo.plugins.components import Block, DesignRule, Head, Stem
+from zoo.plugins.first_party import install_hint
+from zoo.plugins.layout_records import LayoutPart, WeightLayout
 from zoo.registry_schema import check_entry, read_registry_file
 
 ENTRY_POINT_GROUP = "zoo.plugins"
 BUILTIN_NAME = "zoo.builtin"
+# The built-in weight layouts live with the weights layer above; like pytest's default plugins,
+# they are loaded by module name, so this layer does not import that one.
+BUILTIN_LAYOUTS = ("zoo.builtin_layouts", "zoo.weights.layouts.builtin")
 
 # kind -> (hook name, record type)
 KINDS: dict[str, tuple[str, type]] = {
@@ -41,6 +46,8 @@ KINDS: dict[str, tuple[str, type]] = {
     "block": ("zoo_add_blocks", Block),
     "head": ("zoo_add_heads", Head),
     "rule": ("zoo_add_design_rules", DesignRule),
+    "layout": ("zoo_add_weight_layouts", WeightLayout),
+    "layout_part": ("zoo_add_layout_parts", LayoutPart),
 }
 
 
@@ -87,6 +94,13 @@ class ZooPluginManager:
         if autoload is None:
             autoload = not os.environ.get("ZOO_DISABLE_PLUGIN_AUTOLOAD")
         self._add(builtin, BUILTIN_NAME, distribution="anynet-zoo", version=_version("anynet-zoo"))
+        layouts_name, layouts_module = BUILTIN_LAYOUTS
+        self._add(
+            importlib.import_module(layouts_module),
+            layouts_name,
+            distribution="anynet-zoo",
+            version=_version("anynet-zoo"),
+        )
         if autoload:
             self._load_entry_points()
         for module_name in filter(None, (m.strip() for m in os.environ.get("ZOO_PLUGINS", "").split(","))):
@@ -286,7 +300,7 @@ class ZooPluginManager:
         if name in table:
             return table[name][0]
         context = f" (needed by {needed_by})" if needed_by else ""
-        hint = _INSTALL_HINTS.get((kind, name), "")
+        hint = install_hint(kind, name)
         raise UnknownComponentError(
             f"no {kind} named {name!r} is registered{context}.{did_you_mean(name, table)} "
             f"Available {kind}s: {', '.join(sorted(table))}.{hint} "
@@ -295,19 +309,6 @@ class ZooPluginManager:
 
     def provider(self, kind: str, name: str) -> str:
         return self.tables()[kind][name][1]
-
-
-_FIRST_PARTY = {
-    "zoo-se": [("block", "se_resnext")],
-    "zoo-resnet": [("stem", "resnet"), ("block", "resnet_basic"), ("block", "resnet_bottleneck")],
-    "zoo-anynetx": [("rule", f"anynetx_{space}") for space in "abcde"],
-    "zoo-example-block": [("block", "inverted_residual")],
-}
-_INSTALL_HINTS = {
-    key: f" It comes with the first-party plugin {dist} (pip install ./plugins/{dist})."
-    for dist, keys in _FIRST_PARTY.items()
-    for key in keys
-}
 
 
 def _records(result: Any, plugin: str, hook_name: str, record_type: type[Any]) -> list:

@@ -19,10 +19,11 @@ from flax import nnx
 from zoo.errors import WeightsFormatError
 from zoo.nn.anynet import AnyNet
 from zoo.plugins import manager
+from zoo.plugins.layout_records import WeightLayout
 from zoo.spec import ModelSpec
 from zoo.weights.adapt import adapt_arrays
 from zoo.weights.config import CONFIG_NAME, Preprocessing, make_config, read_json, write_config
-from zoo.weights.layouts import converted_path, file_sha256, layout_from_config, layout_from_keys, to_zoo_arrays
+from zoo.weights.layouts import LayoutSet, converted_path, file_sha256
 from zoo.weights.state_file import (
     WEIGHTS_NAME,
     apply_arrays,
@@ -61,17 +62,17 @@ def _hub_blob_sha256(path: Path) -> str | None:
 
 
 def _converted_arrays(
-    path: Path, layout: str, spec: ModelSpec | None, source_sha256: str | None, where: str
+    path: Path, layouts: LayoutSet, layout: WeightLayout, spec: ModelSpec | None, source_sha256: str | None, where: str
 ) -> dict[str, np.ndarray]:
     sha = source_sha256 or _hub_blob_sha256(path) or file_sha256(path)
-    cached = converted_path(layout, sha)
+    cached = converted_path(layout.name, sha)
     if cached.is_file():
         try:
             return read_arrays(cached)[0]
         except WeightsFormatError:
             cached.unlink(missing_ok=True)  # a damaged cache entry is rebuilt, never used
-    arrays = to_zoo_arrays(read_arrays(path)[0], layout)
-    metadata = {**(spec_metadata(spec) if spec else {}), "converted_from": layout, "source_sha256": sha}
+    arrays = layouts.to_zoo(read_arrays(path)[0], layout)
+    metadata = {**(spec_metadata(spec) if spec else {}), "converted_from": layout.name, "source_sha256": sha}
     try:
         save_arrays(arrays, cached, metadata=metadata)
     except OSError as err:
@@ -82,6 +83,7 @@ def _converted_arrays(
 def build_pretrained(
     weights: str | os.PathLike,
     *,
+    layouts: LayoutSet,
     spec: ModelSpec | None = None,
     layout: str | None = None,
     config: Mapping[str, Any] | None = None,
@@ -90,24 +92,28 @@ def build_pretrained(
     where: str | None = None,
     **overrides: Any,
 ) -> AnyNet:
-    """A model filled with the weights in `weights` (any known layout); overrides change spec fields.
+    """A model filled with the weights in `weights` (any layout in `layouts`); overrides change spec fields.
 
-    The spec comes from `spec`, else from the file's metadata. A changed num_classes gets a
+    The layout is `layout` (a name) when given, else the one `config` announces, else the one the
+    tensor names match. The spec comes from `spec`, else from the file's metadata. A changed num_classes gets a
     fresh head, a changed in_channels an adapted stem; anything else must match exactly.
     """
     path = Path(weights)
     where = where or str(path)
     header, metadata = read_header(path)
-    layout = layout or layout_from_config(config) or layout_from_keys(set(header), where)
-    if layout == "zoo":
+    if layout is not None:
+        found = layouts.get(layout, where)
+    else:
+        found = layouts.from_config(config, where) or layouts.from_keys(set(header), where)
+    if found.to_zoo is None:
         arrays, metadata = read_arrays(path)
     else:
-        arrays = _converted_arrays(path, layout, spec, source_sha256, where)
+        arrays = _converted_arrays(path, layouts, found, spec, source_sha256, where)
     source = spec or spec_from_metadata(metadata, where)
     if source is None:
         raise WeightsFormatError(
             f"{where} does not say which architecture it holds (no anynet-zoo metadata); load it by name "
-            "(zoo.load(NAME, pretrained=PATH)) or from a folder with its config.json"
+            "(zoo.load(NAME, checkpoint_path=PATH)) or from a folder with its config.json"
         )
     target = source.replace(**overrides) if overrides else source
     if target.num_classes != source.num_classes or target.in_channels != source.in_channels:
@@ -125,15 +131,25 @@ def build_pretrained(
     return apply_arrays(model, arrays, where=where)
 
 
-def load_folder(directory: str | os.PathLike, *, seed: int = 0, **overrides: Any) -> AnyNet:
+def load_folder(directory: str | os.PathLike, *, layouts: LayoutSet, seed: int = 0, **overrides: Any) -> AnyNet:
     """A model from a folder holding model.safetensors and config.json: one written by save_pretrained,
-    a Hub snapshot, or a timm / transformers RegNet checkpoint folder."""
-    from zoo.weights.layouts.configs import spec_from_config
-
+    a Hub snapshot, or a checkpoint folder of any layout in `layouts`."""
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+    if not directory.is_dir():
+        raise WeightsFormatError(
+            f"{directory} is not a folder; local-dir: names a folder written by zoo.save_pretrained"
+        )
     if not weights_path.is_file():
         raise WeightsFormatError(f"{directory} has no {WEIGHTS_NAME}; write one with zoo.save_pretrained(model, dir)")
     config = read_json(config_path) if config_path.is_file() else None
-    spec, layout = spec_from_config(config, str(config_path))
-    return build_pretrained(weights_path, spec=spec, layout=layout, seed=seed, where=str(directory), **overrides)
+    spec, layout = layouts.spec_from_config(config, str(config_path))
+    return build_pretrained(
+        weights_path,
+        layouts=layouts,
+        spec=spec,
+        layout=layout.name if layout else None,
+        seed=seed,
+        where=str(directory),
+        **overrides,
+    )

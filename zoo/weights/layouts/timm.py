@@ -1,27 +1,48 @@
 """timm's RegNet layout (the timm/regnetx_032.pycls_in1k repos) -> ours.
 
 timm names stages s1..sN and blocks b1..bM, wraps each conv with its BN (`conv1.conv`,
-`conv1.bn`), calls the SE convs `se.fc1`/`se.fc2` and the projection `downsample`.
+`conv1.bn`) and calls the projection `downsample`. Tensors a block variant adds (timm's `se.*`)
+are mapped by the layout parts plugins register for "timm". A timm config.json names an
+architecture; its spec comes from the registry by that name.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from zoo.errors import WeightsFormatError
+from zoo.plugins.layout_records import LayoutContext
+from zoo.spec import ModelSpec
 from zoo.weights.layouts.torch_layout import put_bn, put_conv, put_linear
 
+NAME = "timm"
 BLOCK = re.compile(r"^s(\d+)\.b(\d+)\.")
 
 
-def is_timm_layout(keys: set[str]) -> bool:
+def recognises_config(config: Mapping[str, Any]) -> bool:
+    return "architecture" in config and ("pretrained_cfg" in config or "num_features" in config)
+
+
+def recognises_keys(keys: set[str]) -> bool:
     return "stem.conv.weight" in keys and any(BLOCK.match(k) for k in keys)
 
 
-def timm_to_zoo(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def spec_from_config(config: Mapping[str, Any], where: str, context: LayoutContext) -> ModelSpec:
+    """The registry's spec for the config's architecture, with its num_classes."""
+    if context.spec_for_name is None:
+        raise WeightsFormatError(f"{where}: a timm config names its model; load it through zoo.load")
+    spec = context.spec_for_name(str(config["architecture"]).split(".")[0])
+    num_classes = config.get("num_classes")
+    if isinstance(num_classes, int) and num_classes > 0 and num_classes != spec.num_classes:
+        spec = spec.replace(num_classes=num_classes)
+    return spec
+
+
+def timm_to_zoo(arrays: Mapping[str, np.ndarray], context: LayoutContext) -> dict[str, np.ndarray]:
     """Rename and transpose every tensor of a timm RegNet state dict into our flat keys."""
     rest = dict(arrays)
     out: dict[str, np.ndarray] = {}
@@ -34,9 +55,8 @@ def timm_to_zoo(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
             for i in (1, 2, 3):
                 put_conv(out, f"{ours}.conv{i}", rest, f"{theirs}.conv{i}.conv")
                 put_bn(out, f"{ours}.bn{i}", rest, f"{theirs}.conv{i}.bn")
-            if f"{theirs}.se.fc1.weight" in rest:
-                put_conv(out, f"{ours}.attention.reduce", rest, f"{theirs}.se.fc1", bias=True)
-                put_conv(out, f"{ours}.attention.expand", rest, f"{theirs}.se.fc2", bias=True)
+            for part in context.parts:
+                part.map_block(out, rest, theirs, ours)
             if f"{theirs}.downsample.conv.weight" in rest:
                 put_conv(out, f"{ours}.proj_conv", rest, f"{theirs}.downsample.conv")
                 put_bn(out, f"{ours}.proj_bn", rest, f"{theirs}.downsample.bn")
@@ -47,7 +67,8 @@ def timm_to_zoo(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         ) from None
     if rest:
         raise WeightsFormatError(
-            f"timm RegNet weights hold tensors this converter does not know: {sorted(rest)[:8]}; "
-            "only plain RegNetX/RegNetY checkpoints (no pre-activation or dilation variants) convert"
+            f"timm RegNet weights hold tensors this converter does not know: {sorted(rest)[:8]}; only plain "
+            "RegNet checkpoints (no pre-activation or dilation variants) convert, and a block variant's "
+            "tensors need the plugin that brings the block (`zoo plugins` lists what is loaded)"
         )
     return out

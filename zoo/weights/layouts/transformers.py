@@ -1,8 +1,10 @@
 """transformers' RegNet layout (the facebook/regnet-x-032 repos) -> ours, spec included.
 
 transformers keeps the architecture in config.json (hidden_sizes, depths, groups_width,
-layer_type) and names layers `regnet.encoder.stages.S.layers.B.layer.N`; a Y layer puts its
-SE at `layer.2` and its last conv at `layer.3`.
+layer_type) and names layers `regnet.encoder.stages.S.layers.B.layer.N`: the block's three
+convolutions are the layers that hold a `convolution`, in order; layers between them belong to
+a block variant (layer_type other than "x"), mapped by the layout parts plugins register for
+"transformers", which also say which block and options that layer_type means.
 """
 
 from __future__ import annotations
@@ -14,21 +16,38 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import SpecError, WeightsFormatError
+from zoo.plugins.layout_records import LayoutContext
 from zoo.spec import ModelSpec, StageSpec
 from zoo.weights.layouts.torch_layout import put_bn, put_conv, put_linear
 
+NAME = "transformers"
 BLOCK = re.compile(r"^(?:regnet\.)?encoder\.stages\.(\d+)\.layers\.(\d+)\.")
+CONV_LAYER = re.compile(r"\.layer\.(\d+)\.convolution\.weight$")
 
 
-def is_transformers_config(config: Mapping[str, Any]) -> bool:
+def recognises_config(config: Mapping[str, Any]) -> bool:
     return config.get("model_type") == "regnet"
 
 
-def is_transformers_layout(keys: set[str]) -> bool:
+def recognises_keys(keys: set[str]) -> bool:
     return any(k.startswith(("regnet.embedder.", "embedder.embedder.")) for k in keys)
 
 
-def spec_from_transformers_config(config: Mapping[str, Any], where: str = "config.json") -> ModelSpec:
+def _block_and_options(config: Mapping[str, Any], where: str, context: LayoutContext) -> tuple[str, dict]:
+    layer_type = config.get("layer_type", "y")
+    if layer_type == "x":
+        return "resnext", {}
+    for part in context.parts:
+        if part.block_from_config is not None and (found := part.block_from_config(config)) is not None:
+            block, options = found
+            return block, dict(options)
+    raise WeightsFormatError(
+        f"{where}: layer_type {layer_type!r} needs a block no loaded plugin maps for transformers "
+        "(only 'x' is built in); install the plugin that brings it (`zoo plugins` lists what is loaded)"
+    )
+
+
+def spec_from_config(config: Mapping[str, Any], where: str, context: LayoutContext) -> ModelSpec:
     """The ModelSpec a transformers RegNetConfig describes."""
     try:
         widths = [int(w) for w in config["hidden_sizes"]]
@@ -39,7 +58,7 @@ def spec_from_transformers_config(config: Mapping[str, Any], where: str = "confi
         first_stride = 2 if config.get("downsample_in_first_stage", True) else 1
         labels = config.get("id2label") or {}
         num_classes = len(labels) if labels else int(config.get("num_labels", 1000))
-        y_block = config.get("layer_type", "y") == "y"
+        block, options = _block_and_options(config, where, context)
         stages = [
             StageSpec(
                 depth=d, width=w, group_width=min(group, w), bottleneck_ratio=1.0, stride=first_stride if i == 0 else 2
@@ -49,11 +68,11 @@ def spec_from_transformers_config(config: Mapping[str, Any], where: str = "confi
         return ModelSpec(
             stages=tuple(stages),
             stem_width=int(config.get("embedding_size", 32)),
-            block="se_resnext" if y_block else "resnext",
+            block=block,
             num_classes=num_classes,
             in_channels=int(config.get("num_channels", 3)),
             input_size=224,
-            options={"se_ratio": 0.25} if y_block else {},
+            options=options,
         )
     except (KeyError, TypeError, ValueError, SpecError) as err:
         raise WeightsFormatError(
@@ -61,17 +80,7 @@ def spec_from_transformers_config(config: Mapping[str, Any], where: str = "confi
         ) from None
 
 
-def labels_from_transformers_config(config: Mapping[str, Any]) -> tuple[str, ...] | None:
-    labels = config.get("id2label")
-    if not isinstance(labels, Mapping) or not labels:
-        return None
-    try:
-        return tuple(str(labels[k]) for k in sorted(labels, key=int))
-    except ValueError:
-        return None
-
-
-def transformers_to_zoo(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def transformers_to_zoo(arrays: Mapping[str, np.ndarray], context: LayoutContext) -> dict[str, np.ndarray]:
     """Rename and transpose every tensor of a transformers RegNet state dict into our flat keys."""
     rest = {k.removeprefix("regnet."): v for k, v in arrays.items()}
     out: dict[str, np.ndarray] = {}
@@ -81,13 +90,14 @@ def transformers_to_zoo(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarra
         blocks = sorted({(int(m[1]), int(m[2])) for k in arrays if (m := BLOCK.match(k))})
         for s, b in blocks:
             theirs, ours = f"encoder.stages.{s}.layers.{b}", f"stages.{s}.blocks.{b}"
-            has_se = f"{theirs}.layer.3.convolution.weight" in rest
-            for i, n in ((1, 0), (2, 1), (3, 3 if has_se else 2)):
+            convs = sorted(int(m[1]) for k in rest if k.startswith(f"{theirs}.") and (m := CONV_LAYER.search(k)))
+            if len(convs) != 3:
+                raise WeightsFormatError(f"transformers block {theirs} has {len(convs)} convolution layers, not 3")
+            for i, n in enumerate(convs, start=1):
                 put_conv(out, f"{ours}.conv{i}", rest, f"{theirs}.layer.{n}.convolution")
                 put_bn(out, f"{ours}.bn{i}", rest, f"{theirs}.layer.{n}.normalization")
-            if has_se:
-                put_conv(out, f"{ours}.attention.reduce", rest, f"{theirs}.layer.2.attention.0", bias=True)
-                put_conv(out, f"{ours}.attention.expand", rest, f"{theirs}.layer.2.attention.2", bias=True)
+            for part in context.parts:
+                part.map_block(out, rest, theirs, ours)
             if f"{theirs}.shortcut.convolution.weight" in rest:
                 put_conv(out, f"{ours}.proj_conv", rest, f"{theirs}.shortcut.convolution")
                 put_bn(out, f"{ours}.proj_bn", rest, f"{theirs}.shortcut.normalization")
@@ -99,6 +109,7 @@ def transformers_to_zoo(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarra
         ) from None
     if rest:
         raise WeightsFormatError(
-            f"transformers RegNet weights hold tensors this converter does not know: {sorted(rest)[:8]}"
+            f"transformers RegNet weights hold tensors this converter does not know: {sorted(rest)[:8]}; a "
+            "block variant's tensors need the plugin that brings the block (`zoo plugins` lists what is loaded)"
         )
     return out
