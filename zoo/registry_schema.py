@@ -6,6 +6,7 @@ and the registry, which resolves them.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import fields
@@ -16,12 +17,19 @@ from zoo.errors import RegistryError, reject_unknown
 from zoo.spec import ModelSpec
 
 SPEC_FIELDS = frozenset(f.name for f in fields(ModelSpec))
+# A model name or alias: it becomes part of file and folder names (runs, caches), so it is short and plain.
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
 ENTRY_FIELDS = SPEC_FIELDS | {"aliases", "description", "design", "pretrained", "override"}
 
 
 def check_entry(name: str, table: Any, source: str) -> None:
     """Raise RegistryError (naming source, entry and field) unless `table` is a well-formed entry."""
     where = f"{source}: [models.{name}]"
+    if not isinstance(name, str) or not MODEL_NAME.match(name):
+        raise RegistryError(
+            f"{source}: model name {name!r} is not allowed: use 1-100 letters, digits, '_', '.', '+' or '-', "
+            "starting with a letter or digit"
+        )
     if not isinstance(table, Mapping):
         raise RegistryError(f"{where} must be a table, got {type(table).__name__}")
     reject_unknown(table, ENTRY_FIELDS, where, RegistryError)
@@ -33,8 +41,10 @@ def check_entry(name: str, table: Any, source: str) -> None:
         if not isinstance(design, Mapping) or not isinstance(design.get("rule"), str):
             raise RegistryError(f"{where} field 'design' must be a table with a string 'rule' (e.g. rule = \"regnet\")")
     aliases = table.get("aliases", [])
-    if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
-        raise RegistryError(f"{where} field 'aliases' must be a list of non-empty strings")
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and MODEL_NAME.match(a) for a in aliases):
+        raise RegistryError(
+            f"{where} field 'aliases' must be a list of model names (1-100 letters, digits, '_', '.', '+', '-')"
+        )
     if not isinstance(table.get("description", ""), str):
         raise RegistryError(f"{where} field 'description' must be a string")
     if not isinstance(table.get("options", {}), Mapping):

@@ -248,9 +248,14 @@ class ZooPluginManager:
                         raise
                     self._drop(plugin, str(err))
                     continue
-                for record in records:
-                    _insert(table, kind, record.name, record, plugin, record.override)
-                    self.infos[plugin].contributes.setdefault(kind, []).append(record.name)
+                try:
+                    for record in records:
+                        _insert(table, kind, record.name, record, plugin, record.override)
+                        self.infos[plugin].contributes.setdefault(kind, []).append(record.name)
+                except PluginConflictError as err:  # a clash with a built-in skips the newcomer: the zoo still runs
+                    if plugin == strict or table[record.name][1] not in _BUILTINS:
+                        raise
+                    self._drop(plugin, str(err))
             tables[kind] = table
         return tables
 
@@ -275,11 +280,16 @@ class ZooPluginManager:
                     raise
                 self._drop(plugin, f"zoo_add_models: {err}")
                 continue
-            for name, entry in entries.items():
-                override = bool(entry.get("override", False))
-                contribution = ModelContribution(entry, plugin, source, defaults)
-                _insert(models, "model", name, contribution, plugin, override)
-                self.infos[plugin].contributes.setdefault("model", []).append(name)
+            try:
+                for name, entry in entries.items():
+                    override = bool(entry.get("override", False))
+                    contribution = ModelContribution(entry, plugin, source, defaults)
+                    _insert(models, "model", name, contribution, plugin, override)
+                    self.infos[plugin].contributes.setdefault("model", []).append(name)
+            except PluginConflictError as err:
+                if plugin == strict or models[name][1] not in _BUILTINS:
+                    raise
+                self._drop(plugin, str(err))
         return {name: contribution for name, (contribution, _) in models.items()}
 
     def tables(self) -> dict[str, dict[str, tuple[Any, str]]]:
@@ -309,6 +319,9 @@ class ZooPluginManager:
 
     def provider(self, kind: str, name: str) -> str:
         return self.tables()[kind][name][1]
+
+
+_BUILTINS = (BUILTIN_NAME, BUILTIN_LAYOUTS[0])
 
 
 def _records(result: Any, plugin: str, hook_name: str, record_type: type[Any]) -> list:
