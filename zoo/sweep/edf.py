@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.atomic import atomic_path
 from zoo.errors import SweepError
 from zoo.sweep.table import read_rows, space_name
 
@@ -130,12 +131,9 @@ def plot_edfs(summaries: Sequence[SweepSummary], out: str | os.PathLike, title: 
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
     try:
-        fig.savefig(tmp)
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return out

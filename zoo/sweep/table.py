@@ -8,12 +8,11 @@ a half row. Rows are keyed by trial index: a trial is recorded at most once.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from zoo.atomic import atomic_write_text
 from zoo.errors import SweepError
 
 MANIFEST = "sweep.json"
@@ -21,21 +20,6 @@ RESULTS = "results.jsonl"
 
 # Manifest keys that may differ between runs of one sweep: the count grows, engines change.
 RESUMABLE_KEYS = frozenset({"n", "workers", "address"})
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file in the same directory and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_manifest(directory: Path) -> dict[str, Any] | None:
@@ -55,7 +39,7 @@ def open_sweep(directory: Path, manifest: Mapping[str, Any]) -> None:
     if old is None:
         if directory.exists() and (directory / RESULTS).exists():
             raise SweepError(f"{directory} has {RESULTS} but no {MANIFEST}; use a new --out directory")
-        write_atomic(directory / MANIFEST, json.dumps(dict(manifest), indent=2, sort_keys=True) + "\n")
+        atomic_write_text(directory / MANIFEST, json.dumps(dict(manifest), indent=2, sort_keys=True) + "\n")
         return
     changed = sorted(k for k in set(old) | set(manifest) if k not in RESUMABLE_KEYS and old.get(k) != manifest.get(k))
     if changed:
@@ -65,7 +49,7 @@ def open_sweep(directory: Path, manifest: Mapping[str, Any]) -> None:
             "resume it (only --n, --workers and --address may change), or use a new --out directory"
         )
     if old.get("n") != manifest.get("n"):
-        write_atomic(directory / MANIFEST, json.dumps(dict(manifest), indent=2, sort_keys=True) + "\n")
+        atomic_write_text(directory / MANIFEST, json.dumps(dict(manifest), indent=2, sort_keys=True) + "\n")
 
 
 def read_rows(directory: Path) -> list[dict[str, Any]]:
@@ -104,7 +88,7 @@ def append_row(directory: Path, row: Mapping[str, Any]) -> None:
     existing = read_rows(directory) if (Path(directory) / RESULTS).exists() else []
     if any(r["trial"] == row["trial"] for r in existing):
         raise SweepError(f"trial {row['trial']} is already recorded in {Path(directory) / RESULTS}")
-    write_atomic(Path(directory) / RESULTS, _jsonl([*existing, row]))
+    atomic_write_text(Path(directory) / RESULTS, _jsonl([*existing, row]))
 
 
 def _jsonl(rows: Iterable[Mapping[str, Any]]) -> str:

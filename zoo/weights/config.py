@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo.atomic import atomic_write_text
 from zoo.errors import SpecError, WeightsFormatError
 from zoo.spec import ModelSpec
-from zoo.weights.state_file import FORMAT_NAME, FORMAT_VERSION, _zoo_version, atomic_write_text
+from zoo.weights.state_file import FORMAT_NAME, FORMAT_VERSION, _zoo_version
 
 CONFIG_NAME = "config.json"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -12,10 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from zoo.atomic import atomic_path
 from zoo.errors import SpecError, WeightsFormatError, WeightsMismatchError
 from zoo.spec import ModelSpec
 from zoo.version import __version__
@@ -60,41 +58,11 @@ DTYPE_BYTES = {
     "U8": 1,
     "BOOL": 1,
 }
-_UMASK_LOCK = threading.Lock()
 _LISTED = 12  # how many keys an error message lists before saying "and N more"
 
 
 def _zoo_version() -> str:
     return __version__
-
-
-def current_umask() -> int:
-    """The process umask (read by setting and restoring it; Python has no read-only call)."""
-    with _UMASK_LOCK:
-        mask = os.umask(0o022)
-        os.umask(mask)
-    return mask
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside `path` that replaces it with os.replace only if the block succeeds."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; files are shared as open() would make them
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 # -- model state <-> flat arrays ---------------------------------------------------------
