@@ -24,8 +24,10 @@ def complexity(name_or_spec: str | ModelSpec, input_size: int | None = None) -> 
 
 def layer_shapes(model_or_name, input_shape: tuple[int, ...]) -> list[tuple[str, str, tuple[int, ...]]]:
     """(layer name, layer class, output shape) for each top-level layer, computed abstractly."""
-    if len(input_shape) != 4 or not all(isinstance(d, int) and d > 0 for d in input_shape):
-        raise SpecError(f"input_shape must be four positive integers (N, H, W, C), got {tuple(input_shape)}")
+    if len(input_shape) != 4 or not all(isinstance(d, int) and 0 < d < 2**31 for d in input_shape):
+        raise SpecError(
+            f"input_shape must be four positive integers (N, H, W, C) below 2**31, got {tuple(input_shape)}"
+        )
     if isinstance(model_or_name, str):
         model = nnx.eval_shape(lambda: create(model_or_name))
     else:
