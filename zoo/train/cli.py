@@ -37,6 +37,12 @@ def _add_distributed(p: argparse.ArgumentParser) -> None:
     g.add_argument("--process-id", type=int, default=None)
 
 
+MODEL_HELP = (
+    "registry name (regnetx32), hf-hub:org/repo[@rev], local-dir:PATH, or the path of a folder written by "
+    "`zoo train --out` / save_pretrained (on the command line a folder needs no prefix)"
+)
+
+
 def add_train_commands(sub) -> None:
     """Add `train` and `eval` to the `zoo` command's subparsers."""
     p = sub.add_parser(
@@ -45,7 +51,7 @@ def add_train_commands(sub) -> None:
         description="Train MODEL (a registry name or a saved folder) with optax on every local "
         "device; see docs/training.md.",
     )
-    p.add_argument("model", help="registry name (regnetx32) or a folder written by save_pretrained")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument(
         "--dataset",
         default="digits",
@@ -73,7 +79,7 @@ def add_train_commands(sub) -> None:
         const=True,
         default=False,
         metavar="TAG",
-        help="start from pretrained weights (a tag or a .safetensors path); a new head is made "
+        help="start from pretrained weights (the default tag, or the tag named); a new head is made "
         "when --num-classes or the dataset differs",
     )
     p.add_argument("--num-classes", type=int, default=None, help="classifier outputs (default: the dataset's)")
@@ -92,7 +98,7 @@ def add_train_commands(sub) -> None:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="top-1, top-5 and loss of a model on a dataset split")
-    p.add_argument("model", help="a folder written by `zoo train --out` / save_pretrained, or a registry name")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--dataset", default="digits")
     p.add_argument("--split", default="test", help="tfds split, e.g. test or train[:10%%]")
     p.add_argument("--pretrained", nargs="?", const=True, default=False, metavar="TAG")
@@ -131,6 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     import jax
 
+    from zoo.api import cli_source
     from zoo.train import fit
 
     settings = {k: getattr(args, k) for k in _SETTINGS if getattr(args, k) is not None}
@@ -141,7 +148,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _defaults().replace(**settings)
     start = time.perf_counter()
     result = fit(
-        args.model,
+        cli_source(args.model),
         config,
         out_dir=args.out,
         resume=args.resume,
@@ -167,10 +174,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import jax
 
     import zoo
+    from zoo.api import cli_source
     from zoo.train import evaluate
     from zoo.train.evaluate import saved_normalization
 
-    model = zoo.load(args.model, pretrained=args.pretrained)
+    model = zoo.load(cli_source(args.model), pretrained=args.pretrained)
     metrics = evaluate(
         model,
         args.dataset,
