@@ -21,7 +21,7 @@ from typing import Any
 
 import tomli_w
 
-from zoo.errors import SpecError
+from zoo.errors import SpecError, reject_unknown
 
 Scalar = bool | int | float | str
 LIMITS_ENV = "ZOO_SPEC_LIMITS"
@@ -222,10 +222,7 @@ class StageSpec:
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "stage") -> StageSpec:
         if not isinstance(data, Mapping):
             raise SpecError(f"{where}: a stage must be a table/object, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise SpecError(f"{where}: unknown stage field(s) {unknown}; known fields are {sorted(known)}")
+        reject_unknown(data, (f.name for f in fields(cls)), where, what="stage field")
         missing = [n for n in ("depth", "width", "group_width") if n not in data]
         if missing:
             raise SpecError(f"{where}: missing stage field(s) {missing}")
@@ -293,10 +290,7 @@ class ModelSpec:
 
     def replace(self, **changes: Any) -> ModelSpec:
         """A copy with some fields changed; unknown fields raise SpecError."""
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise SpecError(f"unknown ModelSpec field(s) {unknown}; known fields are {sorted(known)}")
+        reject_unknown(changes, (f.name for f in fields(self)), "ModelSpec.replace", what="ModelSpec field")
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data.update(changes)
         return ModelSpec(**data)
@@ -319,10 +313,7 @@ class ModelSpec:
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "spec") -> ModelSpec:
         if not isinstance(data, Mapping):
             raise SpecError(f"{where}: a model spec must be a table/object, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise SpecError(f"{where}: unknown field(s) {unknown}; known fields are {sorted(known)}")
+        reject_unknown(data, (f.name for f in fields(cls)), where)
         if "stages" not in data:
             raise SpecError(f"{where}: missing field 'stages'")
         raw_stages = data["stages"]

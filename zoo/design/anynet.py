@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zoo.errors import SpecError
+from zoo.errors import SpecError, reject_unknown
 from zoo.spec import StageSpec
 
 _TUPLE_FIELDS = ("depth", "width", "group_width", "bottleneck_ratio", "stride")
@@ -13,9 +13,7 @@ _TUPLE_FIELDS = ("depth", "width", "group_width", "bottleneck_ratio", "stride")
 
 def expand_anynet(params: dict[str, Any]) -> list[StageSpec]:
     """Design rule `anynet`: `stages` is a list of [depth, width, group_width, bot_mul(, stride)] or tables."""
-    unknown = sorted(set(params) - {"stages"})
-    if unknown:
-        raise SpecError(f"anynet: unknown parameter(s) {unknown}; the only parameter is 'stages'")
+    reject_unknown(params, ("stages",), "anynet", what="parameter")
     raw = params.get("stages")
     if not isinstance(raw, (list, tuple)) or not raw:
         raise SpecError("anynet: 'stages' must be a non-empty list of [depth, width, group_width, bot_mul]")

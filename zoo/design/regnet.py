@@ -7,8 +7,17 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import SpecError
+from zoo.errors import SpecError, reject_unknown
 from zoo.spec import StageSpec
+
+
+def quantized_widths(w0: float, wa: float | np.ndarray, wm: float, depth: int, q: int = 8) -> np.ndarray:
+    """The rule itself, unchecked and vectorised over `wa` (the sweep's fit searches many at once):
+    u_j = w0 + wa*j, snapped to w0 * wm^k and rounded to multiples of q. A scalar `wa` gives
+    shape (depth,), an array (len(wa), depth)."""
+    continuous = w0 + np.multiply.outer(np.asarray(wa, float), np.arange(depth))
+    exponents = np.round(np.log(continuous / w0) / np.log(wm))  # np.round: half to even
+    return np.round(w0 * np.power(wm, exponents) / q).astype(int) * q
 
 
 def regnet_block_widths(w0: int, wa: float, wm: float, depth: int, q: int = 8) -> list[int]:
@@ -18,10 +27,7 @@ def regnet_block_widths(w0: int, wa: float, wm: float, depth: int, q: int = 8) -
             f"regnet: need w0 > 0, wa >= 0, wm > 1, depth >= 1 and w0 a multiple of q; "
             f"got w0={w0}, wa={wa}, wm={wm}, depth={depth}, q={q}"
         )
-    continuous = np.arange(depth) * wa + w0
-    exponents = np.round(np.log(continuous / w0) / np.log(wm))  # np.round: half to even
-    widths = w0 * np.power(wm, exponents)
-    return (np.round(widths / q).astype(int) * q).tolist()
+    return quantized_widths(w0, wa, wm, depth, q).tolist()
 
 
 def regnet_stages(w0: int, wa: float, wm: float, depth: int, q: int = 8) -> tuple[list[int], list[int]]:
@@ -43,9 +49,7 @@ def adjust_block_compatibility(widths: list[int], ratios: list[float], group_wid
 def expand_regnet(params: dict[str, Any]) -> list[StageSpec]:
     """Design rule `regnet`: params w0, wa, wm, depth, group_w, bot_mul=1.0, q=8, stride=2."""
     known = {"w0", "wa", "wm", "depth", "group_w", "bot_mul", "q", "stride"}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise SpecError(f"regnet: unknown parameter(s) {unknown}; known are {sorted(known)}")
+    reject_unknown(params, known, "regnet", what="parameter")
     missing = sorted({"w0", "wa", "wm", "depth", "group_w"} - set(params))
     if missing:
         raise SpecError(f"regnet: missing parameter(s) {missing}")

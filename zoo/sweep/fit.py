@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.design.regnet import quantized_widths
 from zoo.errors import SweepError
 from zoo.spec import ModelSpec
 
@@ -27,13 +28,6 @@ WM_RANGE = (1.5, 3.0)
 def block_widths(spec: ModelSpec) -> list[int]:
     """Per-block widths of a spec: each stage's width repeated `depth` times."""
     return [s.width for s in spec.stages for _ in range(s.depth)]
-
-
-def quantized_widths(w0: float, wa: np.ndarray, wm: float, depth: int, q: int = 8) -> np.ndarray:
-    """The RegNet rule's block widths for many wa at once: shape (len(wa), depth)."""
-    u = w0 + np.outer(np.asarray(wa, float), np.arange(depth))
-    k = np.round(np.log(u / w0) / np.log(wm))
-    return np.maximum(np.round(w0 * np.power(wm, k) / q) * q, q)
 
 
 @dataclass(frozen=True)
