@@ -22,6 +22,7 @@ from zoo.plugins import manager
 from zoo.plugins.layout_records import WeightLayout
 from zoo.spec import ModelSpec
 from zoo.weights.adapt import adapt_arrays
+from zoo.weights.checks import check_fits
 from zoo.weights.config import CONFIG_NAME, Preprocessing, make_config, read_json, write_config
 from zoo.weights.layouts import LayoutSet, converted_path, file_sha256
 from zoo.weights.state_file import (
@@ -115,7 +116,8 @@ def build_pretrained(
             f"{where} does not say which architecture it holds (no anynet-zoo metadata); load it by name "
             "(zoo.load(NAME, checkpoint_path=PATH)) or from a folder with its config.json"
         )
-    target = source.replace(**overrides) if overrides else source
+    target = source.replace(**overrides) if overrides else source  # overrides are bounded like any spec
+    abstract = check_fits(arrays, source, where)  # keys, shapes, dtypes, finite values: before any build
     if target.num_classes != source.num_classes or target.in_channels != source.in_channels:
         model = AnyNet(target, rngs=nnx.Rngs(seed), plugins=manager())  # the new head needs real initial values
         arrays = adapt_arrays(
@@ -127,7 +129,11 @@ def build_pretrained(
         )
     else:
         # Every value comes from the file: build the model abstractly, skipping random init (8x faster).
-        model = nnx.eval_shape(lambda: AnyNet(target, rngs=nnx.Rngs(seed), plugins=manager()))
+        model = (
+            abstract
+            if target == source
+            else nnx.eval_shape(lambda: AnyNet(target, rngs=nnx.Rngs(seed), plugins=manager()))
+        )
     return apply_arrays(model, arrays, where=where)
 
 
