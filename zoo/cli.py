@@ -58,16 +58,8 @@ def info_dict(name: str) -> dict:
         "description": entry.description,
         "source": entry.plugin or "core",
         **cost,
-        "input_size": spec.input_size,
-        "in_channels": spec.in_channels,
-        "num_classes": spec.num_classes,
-        "stem": spec.stem,
-        "stem_width": spec.stem_width,
-        "block": spec.block,
-        "head": spec.head,
-        "options": dict(spec.options),
         "design": dict(entry.table["design"]) if "design" in entry.table else None,
-        "stages": [s.to_dict() for s in spec.stages],
+        **spec.to_dict(),
     }
 
 
