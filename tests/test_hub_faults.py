@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from zoo.errors import (
     HubReferenceError,
     HubServerError,
     HubTimeoutError,
+    WeightsFormatError,
 )
 from zoo.hub.client import fetch_file
 from zoo.weights.state_file import state_arrays
@@ -168,3 +170,23 @@ def test_tag_filenames_outside_the_repo_are_refused(hub, filename):
     with pytest.raises(HubReferenceError, match="not a file path inside a Hub repo"):
         fetch_file("org/tiny", filename)
     assert hub.requests == []
+
+
+def test_a_hostile_config_on_the_hub_is_refused_before_building(hub):
+    pushed()
+    repo = hub.state.repos["org/tiny"]
+    data = json.loads(repo.commits[repo.branches["main"]]["config.json"])
+    data["spec"]["stages"][0]["depth"] = 100_000
+    hub.state.put_file("org/tiny", "config.json", json.dumps(data).encode())
+    start = time.perf_counter()
+    with pytest.raises(WeightsFormatError, match="exceeds the limit"):
+        zoo.load("hf-hub:org/tiny")
+    assert time.perf_counter() - start < 5
+
+
+def test_a_server_error_on_push_is_one_typed_line(hub):
+    hub.state.inject("500", "/commit/", method="POST", times=None)
+    start = time.perf_counter()
+    with pytest.raises(HubServerError, match="HTTP 500") as info:
+        zoo.push_to_hub(zoo.create(SPEC), "org/tiny", commit_message="w")
+    assert "\n" not in str(info.value) and time.perf_counter() - start < 5
