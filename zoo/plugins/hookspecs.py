@@ -3,8 +3,8 @@
 A plugin is any module or object with functions marked `@zoo.plugin_kit.hookimpl` whose names are
 the hooks below. It is found through the entry-point group `zoo.plugins`, through the
 ZOO_PLUGINS environment variable (comma-separated module names), or registered at run
-time with `zoo.register_plugin(obj)`. The zoo's own stems, blocks, heads and rules come
-in through these same hooks.
+time with `zoo.register_plugin(obj)`. The zoo's own stems, blocks, heads and design rules
+come in through these same hooks.
 """
 
 from __future__ import annotations

@@ -311,9 +311,10 @@ class ZooPluginManager:
             return table[name][0]
         context = f" (needed by {needed_by})" if needed_by else ""
         hint = install_hint(kind, name)
+        what = getattr(KINDS[kind][1], "kind", kind)  # the records' own name: "design rule" for kind "rule"
         raise UnknownComponentError(
-            f"no {kind} named {name!r} is registered{context}.{did_you_mean(name, table)} "
-            f"Available {kind}s: {', '.join(sorted(table))}.{hint} "
+            f"no {what} named {name!r} is registered{context}.{did_you_mean(name, table)} "
+            f"Available {what}s: {', '.join(sorted(table))}.{hint} "
             "Install the plugin that provides it, or run `zoo plugins` to see what is loaded."
         )
 
