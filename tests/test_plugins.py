@@ -27,6 +27,7 @@ from zoo.errors import (
     PluginError,
     RegistryError,
     UnknownComponentError,
+    UnknownModelError,
 )
 from zoo.plugins import PluginWarning
 
@@ -141,10 +142,10 @@ def test_an_installed_plugin_block_is_usable_from_a_spec_and_runs(env):
     assert isinstance(model.stages[1].blocks[0], sys.modules["zplug_tiny"].TinyBlock)
 
 
-def test_a_core_registry_entry_uses_a_block_from_a_plugin(env, monkeypatch):
+def test_a_plugin_brings_its_models_with_its_block(env, monkeypatch):
     monkeypatch.setenv("ZOO_DISABLE_PLUGIN_AUTOLOAD", "1")
     zoo.plugins.reset()
-    with pytest.raises(UnknownComponentError, match=r"se_resnext.*pip install ./plugins/zoo-se"):
+    with pytest.raises(UnknownModelError, match=r"regnety_032.*pip install ./plugins/zoo-se"):
         zoo.complexity("regnety_032")
     monkeypatch.setenv("ZOO_PLUGINS", "zoo_se")
     zoo.plugins.reset()
@@ -164,7 +165,7 @@ def test_disabled_autoload_skips_entry_points(env, monkeypatch):
     install(env, "zoo-tiny", "zplug_tiny", blocks_plugin())
     monkeypatch.setenv("ZOO_DISABLE_PLUGIN_AUTOLOAD", "1")
     assert "zplug_tiny" not in loaded()
-    assert set(loaded()) == {"zoo.builtin"}
+    assert set(loaded()) == {"zoo.builtin", "zoo.builtin_layouts"}
     with pytest.raises(UnknownComponentError, match="no block named 'tiny'"):
         zoo.get_component("block", "tiny")
 
