@@ -8,13 +8,12 @@ image-classification dataset prepared as array_record.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
-
+from zoo.data.folder import FOLDER_PREFIX, open_folder_split
+from zoo.data.split import FLIP_SAFE, ImageSplit, check_not_empty
 from zoo.errors import DatasetError, UnknownDatasetError, did_you_mean
+
+__all__ = ["FLIP_SAFE", "ImageSplit", "ZOO_DATASETS", "open_split"]
 
 # Datasets the zoo prepares itself, without TensorFlow: name -> tfds builder name.
 ZOO_DATASETS = {
@@ -24,65 +23,11 @@ ZOO_DATASETS = {
     "kmnist": "idx_images/kmnist",
 }
 
-# Where a horizontal flip keeps the label (objects, clothes), as opposed to glyphs and digits.
-FLIP_SAFE = {
-    "fashion_mnist",
-    "cifar10",
-    "cifar100",
-    "stl10",
-    "imagenette",
-    "imagenet2012",
-    "imagenet_v2",
-    "food101",
-    "oxford_flowers102",
-    "oxford_iiit_pet",
-    "caltech101",
-    "stanford_dogs",
-    "tf_flowers",
-}
-
 TENSORFLOW_HINT = (
     "tensorflow-datasets needs TensorFlow to prepare this dataset's files: install the optional extra "
     "with `pip install 'anynet-zoo[tensorflow]'` (or `pip install tensorflow`), or prepare it once "
     "elsewhere as array_record into the same data directory"
 )
-
-
-@dataclass
-class ImageSplit:
-    """Random access to one split: `read(indices)` gives uint8 NHWC images and int32 labels."""
-
-    dataset: str
-    split: str
-    source: Sequence[Any]
-    num_classes: int
-    image_shape: tuple[int, int, int]
-    image_key: str = "image"
-    label_key: str = "label"
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def read(self, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        indices = [int(i) for i in indices]
-        records = None
-        getitems = getattr(self.source, "__getitems__", None)
-        if getitems is not None:
-            try:
-                records = getitems(indices)
-            except TypeError:  # sources without a working batch read (tfds.testing.mock_data's)
-                records = None
-        if records is None:
-            records = [self.source[i] for i in indices]
-        images = np.stack([np.asarray(r[self.image_key]) for r in records])
-        if images.ndim == 3:
-            images = images[..., None]
-        labels = np.asarray([r[self.label_key] for r in records], dtype=np.int32)
-        return images, labels
-
-    @property
-    def flip_safe(self) -> bool:
-        return self.dataset in FLIP_SAFE
 
 
 def _register_zoo_builders() -> None:
@@ -136,11 +81,13 @@ def _prepare(builder, name: str) -> None:
 
 
 def open_split(name: str, split: str = "train", *, data_dir: str | os.PathLike | None = None) -> ImageSplit:
-    """One split of an image-classification dataset, prepared on first use."""
+    """One split of an image-classification dataset (a tfds name or `folder:PATH`), prepared on first use."""
     import tensorflow_datasets as tfds
 
-    name = name.strip().lower()
     data_dir = os.fspath(data_dir) if data_dir is not None else None
+    if name.startswith(FOLDER_PREFIX):
+        return open_folder_split(name[len(FOLDER_PREFIX) :], split, data_dir=data_dir)
+    name = name.strip().lower()
     builder = _builder(name, data_dir)
     features = builder.info.features
     image_key, label_key = builder.info.supervised_keys or ("image", "label")
@@ -167,13 +114,17 @@ def open_split(name: str, split: str = "train", *, data_dir: str | os.PathLike |
             builder_kwargs={"file_format": "array_record"},
         )
     except Exception as err:  # noqa: BLE001
+        check_not_empty(name, split, builder.info.splits, err)
         raise DatasetError(
             f"dataset {name!r}, split {split!r}: cannot be read as array_record ({err}); "
             f"delete {builder.data_dir} to prepare it again"
         ) from err
+    check_not_empty(name, split, builder.info.splits)
     shape = tuple(features[image_key].shape)
     if len(shape) == 2:
         shape = (*shape, 1)
     if len(shape) != 3:
         raise DatasetError(f"dataset {name!r}: expected HxWxC images, got shape {shape}")
-    return ImageSplit(name, split, source, int(features[label_key].num_classes), shape, image_key, label_key)
+    names = tuple(str(n) for n in getattr(features[label_key], "names", None) or ()) or None
+    classes = int(features[label_key].num_classes)
+    return ImageSplit(name, split, source, classes, shape, image_key, label_key, class_names=names)

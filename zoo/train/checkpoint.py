@@ -7,7 +7,13 @@ cannot be read back raises CheckpointError naming the directory to delete.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import os
+import re
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +29,42 @@ class Checkpoints:
     def __init__(self, directory: str | os.PathLike, *, keep: int = 2):
         self.directory = Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
-        self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+        with _absl_errors_silenced():
+            self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+        self._closed = False
 
     def latest_step(self) -> int | None:
-        return self._manager.latest_step()
+        with _absl_errors_silenced():
+            return self._manager.latest_step()
 
     def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
-        """Save and wait until the checkpoint is committed to disk."""
-        self._manager.save(
-            step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True
-        )
-        self._manager.wait_until_finished()
+        """Save and wait until the checkpoint is committed to disk; a failed write (disk full, read-only)
+        raises CheckpointError and leaves the previous checkpoints as they were."""
+        last = self.latest_step()
+        try:
+            with _absl_errors_silenced():
+                self._manager.save(
+                    step,
+                    args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+                    force=True,
+                )
+                self._manager.wait_until_finished()
+        except Exception as err:  # noqa: BLE001 - orbax and tensorstore wrap the OS error in many types
+            self._remove_partial(step)
+            kept = (
+                f"the last good checkpoint is step {last} in {self.directory}; free space (or fix the permissions) "
+                "and run the same command with --resume"
+                if last is not None
+                else "no checkpoint had been saved yet; free space (or choose another --out) and start again"
+            )
+            raise CheckpointError(
+                f"could not write checkpoint {self.directory / str(step)} ({cause(err)}); {kept}"
+            ) from err
+
+    def _remove_partial(self, step: int) -> None:
+        """Delete the temporary directory of a failed save, so the space it took is free again."""
+        for path in self.directory.glob(f"{step}.orbax-checkpoint-tmp-*"):
+            shutil.rmtree(path, ignore_errors=True)
 
     def restore(self, like: Any, step: int | None = None) -> tuple[Any, dict[str, Any]]:
         """The state (shaped and sharded like `like`) and metadata of a checkpoint, latest by default."""
@@ -43,12 +74,14 @@ class Checkpoints:
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         where = self.directory / str(step)
         try:
-            restored = self._manager.restore(
-                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
-            )
+            with _absl_errors_silenced():
+                restored = self._manager.restore(
+                    step,
+                    args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()),
+                )
         except Exception as err:  # noqa: BLE001 - orbax and tensorstore raise many types for one cause
             raise CheckpointError(
-                f"checkpoint {where} is corrupt or incomplete ({type(err).__name__}: {str(err)[:300]}); "
+                f"checkpoint {where} is corrupt or incomplete ({cause(err)}); "
                 f"delete {where} to resume from the previous checkpoint, or start again without --resume"
             ) from err
         state, meta = restored["state"], restored["meta"]
@@ -57,4 +90,60 @@ class Checkpoints:
         return state, meta
 
     def close(self) -> None:
-        self._manager.close()
+        if not self._closed:
+            self._closed = True
+            self._manager.close()
+
+
+@contextlib.contextmanager
+def _absl_errors_silenced() -> Iterator[None]:
+    """Orbax logs each failed write or read (with a traceback from its threads); the CheckpointError
+    raised in its place says it once."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def cause(err: BaseException, limit: int = 200) -> str:
+    """One line for an error: the OS error at its root when there is one (disk full, permission),
+    else its own first line, shortened at a word boundary (never mid-word)."""
+    chain, seen = [], set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    for e in chain:
+        if isinstance(e, OSError) and e.strerror:
+            return f"{errno.errorcode.get(e.errno or 0, type(e).__name__)}: {e.strerror}"
+        code = re.search(r"os_error_code='(\d+)'", str(e))  # tensorstore's report of an OS error
+        if code:
+            number = int(code.group(1))
+            return f"{errno.errorcode.get(number, 'OSError')}: {os.strerror(number)}"
+    first = chain[0]
+    lines = [line.strip() for line in str(first).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " ..."
+    return f"{type(first).__name__}: {text}" if text else type(first).__name__
+
+
+@contextlib.contextmanager
+def writing(path: Path, what: str, checkpoints: Checkpoints | None) -> Iterator[None]:
+    """Turn an OSError while writing `what` at `path` into a one-line CheckpointError with the remedy."""
+    try:
+        yield
+    except OSError as err:
+        last = checkpoints.latest_step() if checkpoints is not None else None
+        kept = (
+            f"; the last good checkpoint is step {last} in {checkpoints.directory}, and --resume continues from it"
+            if last is not None
+            else ""
+        )
+        raise CheckpointError(
+            f"could not write {what} at {path} ({type(err).__name__}: {err.strerror or err}); "
+            f"free space or choose a writable --out directory{kept}"
+        ) from err

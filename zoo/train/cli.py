@@ -7,20 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
 
-DEFAULTS = None  # filled lazily from TrainConfig so the CLI and the API share one set of defaults
+from zoo.errors import TrainConfigError
+from zoo.train.config import DTYPES, TrainConfig
 
-
-def _defaults():
-    global DEFAULTS
-    if DEFAULTS is None:
-        from zoo.train.config import TrainConfig
-
-        DEFAULTS = TrainConfig()
-    return DEFAULTS
+DEFAULTS = TrainConfig()  # the CLI and the API share one set of defaults, shown by --help
 
 
 def _epochs_list(text: str) -> tuple[int, ...]:
@@ -51,28 +46,45 @@ def add_train_commands(sub) -> None:
         description="Train MODEL (a registry name or a saved folder) with optax on every local "
         "device; see docs/training.md.",
     )
+    d = DEFAULTS
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument(
         "--dataset",
-        default="digits",
-        help="digits (offline), mnist, fashion_mnist, or any tfds image-classification name (default: digits)",
+        default=d.dataset,
+        help="digits (offline), mnist, fashion_mnist, any tfds image-classification name, or folder:PATH "
+        "(an ImageFolder tree: one subfolder of images per class)",
     )
-    p.add_argument("--train-split", default=None, help="tfds split to train on (default: train; e.g. train[:90%%])")
-    p.add_argument("--test-split", default=None, help="split evaluated after each epoch (default: test)")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None, help="global batch, a multiple of the device count")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate")
-    p.add_argument("--optimizer", choices=("sgd", "nesterov", "adamw"), default=None)
-    p.add_argument("--momentum", type=float, default=None)
-    p.add_argument("--weight-decay", type=float, default=None, help="not applied to BN or bias parameters")
-    p.add_argument("--schedule", choices=("constant", "cosine", "step"), default=None)
-    p.add_argument("--warmup-epochs", type=float, default=None, help="linear warm-up length")
+    p.add_argument("--train-split", default=d.train_split, help="split to train on (tfds syntax, e.g. train[:90%%])")
+    p.add_argument("--test-split", default=d.test_split, help="split evaluated after each epoch")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="epochs; --resume may raise it (docs/training.md)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch, a multiple of the device count")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
+    p.add_argument("--optimizer", choices=("sgd", "nesterov", "adamw"), default=d.optimizer, help="optimizer")
+    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="not applied to BN or bias parameters")
+    p.add_argument("--schedule", choices=("constant", "cosine", "step"), default=d.schedule, help="lr schedule")
+    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs, help="linear warm-up length")
     p.add_argument("--step-epochs", type=_epochs_list, default=None, help="step schedule: epochs to decay at")
-    p.add_argument("--label-smoothing", type=float, default=None)
-    p.add_argument("--clip-grad-norm", type=float, default=None)
-    p.add_argument("--image-size", type=int, default=None, help="input side in pixels (default 32; 0: the model's)")
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing")
+    p.add_argument("--clip-grad-norm", type=float, default=None, help="clip gradients to this global norm")
+    p.add_argument(
+        "--image-size", type=int, default=d.image_size, help="input side in pixels (0: the model's input size)"
+    )
+    p.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default=None,
+        help="compute dtype; parameters, BN statistics and the loss stay float32 (default: float32)",
+    )
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=d.ema_decay,
+        metavar="DECAY",
+        help="keep an exponential moving average of the weights (e.g. 0.999), evaluated and saved; 0: off",
+    )
     p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=d.seed, help="data order, augmentation and initialisation")
     p.add_argument(
         "--pretrained",
         nargs="?",
@@ -83,12 +95,17 @@ def add_train_commands(sub) -> None:
         "when --num-classes or the dataset differs",
     )
     p.add_argument("--num-classes", type=int, default=None, help="classifier outputs (default: the dataset's)")
-    p.add_argument("--out", default=None, metavar="DIR", help="checkpoints, metrics.jsonl, curves.png, weights")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="checkpoints, metrics.jsonl, curves.png, weights (default: runs/MODEL-YYYYmmdd-HHMMSS/)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out DIR from its last checkpoint")
     p.add_argument(
         "--checkpoint-every",
         type=int,
-        default=None,
+        default=d.checkpoint_every,
         metavar="STEPS",
         help="also checkpoint every STEPS steps (always at each epoch's end)",
     )
@@ -99,11 +116,11 @@ def add_train_commands(sub) -> None:
 
     p = sub.add_parser("eval", help="top-1, top-5 and loss of a model on a dataset split")
     p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("--dataset", default="digits")
+    p.add_argument("--dataset", default="digits", help="a tfds name or folder:PATH")
     p.add_argument("--split", default="test", help="tfds split, e.g. test or train[:10%%]")
     p.add_argument("--pretrained", nargs="?", const=True, default=False, metavar="TAG")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--image-size", type=int, default=None, help="default: the model's input size")
+    p.add_argument("--batch-size", type=int, default=256, help="evaluation batch")
+    p.add_argument("--image-size", type=int, default=None, help="input side (default: the model's input size)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_distributed(p)
@@ -128,7 +145,20 @@ _SETTINGS = (
     "seed",
     "checkpoint_every",
     "data_dir",
+    "dtype",
 )
+
+
+def default_run_dir(model: str, root: str | Path = "runs") -> Path:
+    """runs/NAME-YYYYmmdd-HHMMSS (timm's output/train habit), with -2, -3 ... when the second is taken."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(model).rstrip("/")).name).strip("._")[:80] or "model"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(root) / f"{name}-{stamp}"
+    n = 2
+    while path.exists():
+        path = Path(root) / f"{name}-{stamp}-{n}"
+        n += 1
+    return path
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -141,16 +171,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     from zoo.train import fit
 
     settings = {k: getattr(args, k) for k in _SETTINGS if getattr(args, k) is not None}
-    if args.image_size is not None:
-        settings["image_size"] = args.image_size or None
+    settings["image_size"] = args.image_size or None
+    settings["ema_decay"] = args.ema
     if args.no_augment:
         settings["augment"] = False
-    config = _defaults().replace(**settings)
+    config = DEFAULTS.replace(**settings)
+    if args.resume and not args.out:
+        raise TrainConfigError("--resume needs --out DIR: the directory of the run to continue")
+    out = Path(args.out) if args.out else default_run_dir(args.model)
     start = time.perf_counter()
     result = fit(
         cli_source(args.model),
         config,
-        out_dir=args.out,
+        out_dir=out,
         resume=args.resume,
         pretrained=args.pretrained,
         num_classes=args.num_classes,
@@ -162,8 +195,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{config.dataset} test: top-1 {test['top1']:.4f}  top-5 {test['top5']:.4f}  loss {test['loss']:.4f}  "
             f"({len(result.history)} epochs, {time.perf_counter() - start:.0f} s on {jax.device_count()} device(s))"
         )
-        if args.out:
-            print(f"weights, metrics.jsonl and curves.png in {Path(args.out)}")
+        print(f"weights, metrics.jsonl and curves.png in {out}")
     return 0
 
 

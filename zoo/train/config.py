@@ -9,6 +9,7 @@ from zoo.errors import TrainConfigError
 
 OPTIMIZERS = ("sgd", "nesterov", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
+DTYPES = ("float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,15 @@ class TrainConfig:
     keep_checkpoints: int = 2
     eval_batch_size: int | None = None
     data_dir: str | None = None
+    dtype: str | None = None  # compute dtype; None: the model's own (float32 unless built with one)
+    ema_decay: float = 0.0  # 0: no EMA; else the EMA weights are evaluated and saved
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "step_epochs", tuple(int(e) for e in self.step_epochs))
         object.__setattr__(self, "optimizer", str(self.optimizer).lower())
         object.__setattr__(self, "schedule", str(self.schedule).lower())
+        if self.dtype is not None:
+            object.__setattr__(self, "dtype", _dtype_name(self.dtype))
         self._check()
 
     def _check(self) -> None:
@@ -51,6 +56,10 @@ class TrainConfig:
 
         if self.optimizer not in OPTIMIZERS:
             raise bad(f"optimizer={self.optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise bad(f"dtype={self.dtype!r} is unknown; choose one of {', '.join(DTYPES)}")
+        if not 0 <= self.ema_decay < 1:
+            raise bad(f"ema_decay={self.ema_decay} must be in [0, 1) (0 turns EMA off; 0.999 is usual)")
         if self.schedule not in SCHEDULES:
             raise bad(f"schedule={self.schedule!r} is unknown; choose one of {', '.join(SCHEDULES)}")
         for name in ("epochs", "batch_size", "keep_checkpoints"):
@@ -79,6 +88,11 @@ class TrainConfig:
         if self.schedule == "step" and any(not 0 < e < self.epochs for e in self.step_epochs):
             raise bad(f"step_epochs={list(self.step_epochs)} must lie strictly between 0 and epochs={self.epochs}")
 
+    @property
+    def total_independent_schedule(self) -> bool:
+        """Whether every step's learning rate is independent of `epochs` (so a run may be extended)."""
+        return self.schedule == "constant" or (self.schedule == "step" and bool(self.step_epochs))
+
     def replace(self, **changes: Any) -> TrainConfig:
         known = {f.name for f in fields(self)}
         unknown = sorted(set(changes) - known)
@@ -94,3 +108,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         return cls().replace(**data)
+
+
+def _dtype_name(dtype: Any) -> str:
+    """'bfloat16' from jnp.bfloat16, np.dtype('bfloat16') or the string itself."""
+    return str(getattr(dtype, "name", None) or getattr(dtype, "__name__", None) or dtype)

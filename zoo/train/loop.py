@@ -12,7 +12,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,19 +21,18 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from zoo.data import Pipeline, iterate_batches, normalization_for, open_split, steps_per_epoch
+from zoo.data import Pipeline, iterate_batches, normalization_for, steps_per_epoch
 from zoo.errors import CheckpointError, NonFiniteLossError, TrainConfigError
-from zoo.train.checkpoint import Checkpoints
+from zoo.nn.precision import set_compute_dtype
+from zoo.train.checkpoint import Checkpoints, writing
 from zoo.train.config import TrainConfig
 from zoo.train.evaluate import eval_batch_size, jit_eval_step, run_eval
 from zoo.train.optim import make_optimizer
 from zoo.train.precise_bn import PreciseBN
 from zoo.train.report import plot_curves, write_metrics
+from zoo.train.run import build_model, check_same_run, open_data, save_weights
 from zoo.train.sharding import batch_sharded, check_batch_size, data_mesh, place_batch, replicate, replicated
 from zoo.train.steps import TrainState, all_finite, make_train_step, split_model
-
-# Settings that may change between an interrupted run and its resumption.
-RESUMABLE_CHANGES = {"data_dir", "checkpoint_every", "keep_checkpoints", "eval_batch_size"}
 
 
 @dataclass
@@ -44,53 +43,6 @@ class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     test: dict[str, float] = field(default_factory=dict)
     out_dir: Path | None = None
-
-
-def build_model(model, *, num_classes: int, image_size: int | None, pretrained: bool | str, seed: int):
-    """A model ready to train: a built AnyNet as given, else zoo.load with the head and size set."""
-    from zoo.nn.anynet import AnyNet
-
-    if isinstance(model, AnyNet):
-        if model.spec.num_classes < num_classes:
-            raise TrainConfigError(
-                f"the model predicts {model.spec.num_classes} classes but the dataset has "
-                f"{num_classes}; build it with num_classes={num_classes}"
-            )
-        return model
-    import zoo
-
-    overrides = {"num_classes": num_classes}
-    if image_size:
-        overrides["input_size"] = image_size
-    return zoo.load(model, pretrained=pretrained, seed=seed, **overrides)
-
-
-def _save_weights(model, out_dir: Path, pipeline: Pipeline) -> None:
-    try:
-        from zoo.weights.config import Preprocessing
-        from zoo.weights.pretrained import save_pretrained
-    except ImportError:  # the weights module is optional for training
-        print(
-            "zoo: note: zoo.save_pretrained is unavailable; final weights are only in the checkpoints", file=sys.stderr
-        )
-        return
-    order = "L" if pipeline.channels == 1 else "RGB" if pipeline.channels == 3 else "C" * pipeline.channels
-    norm = pipeline.normalization
-    save_pretrained(
-        model, out_dir, preprocessing=Preprocessing(pipeline.image_size, norm.mean, norm.std, order, "bilinear", 1.0)
-    )
-
-
-def _check_same_run(meta: dict[str, Any], config: TrainConfig, where: Path) -> None:
-    saved = meta.get("config", {})
-    now = config.to_dict()
-    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
-    if changed:
-        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
-        raise CheckpointError(
-            f"the checkpoints in {where} belong to a run with other settings ({diffs}); "
-            "resume with the same settings, or use a new --out directory"
-        )
 
 
 class _EpochMeter:
@@ -108,7 +60,10 @@ class _EpochMeter:
         self.seen += n
 
     def elapsed(self) -> float:
-        return self.seconds + time.perf_counter() - self._t0
+        return self.seconds + (time.perf_counter() - self._t0 if self._t0 is not None else 0.0)
+
+    def stop(self) -> None:
+        self.seconds, self._t0 = self.elapsed(), None
 
     def as_dict(self) -> dict[str, float]:
         return {"loss_sum": self.loss_sum, "correct": self.correct, "seen": self.seen, "seconds": self.elapsed()}
@@ -126,6 +81,9 @@ def fit(
     model,
     config: TrainConfig | None = None,
     *,
+    data: tuple | None = None,
+    test_data: tuple | None = None,
+    class_names: Sequence[str] | None = None,
     out_dir: str | os.PathLike | None = None,
     resume: bool = False,
     pretrained: bool | str = False,
@@ -136,15 +94,16 @@ def fit(
 ) -> FitResult:
     """Train `model` (a name, spec, folder or built AnyNet) with `config` (keyword settings override it).
 
-    With `out_dir`, checkpoints go to out_dir/checkpoints, metrics to metrics.jsonl and
-    curves.png, and the final weights to model.safetensors + config.json.
+    The data is the config's dataset (a tfds name or `folder:PATH`), or in-memory arrays:
+    `data=(images, labels)` with an optional `test_data=` (else a seeded 20% is held out) and
+    `class_names=`. With `out_dir`, checkpoints go to out_dir/checkpoints, metrics to
+    metrics.jsonl and curves.png, and the final weights to model.safetensors + config.json.
     """
     config = (config or TrainConfig()).replace(**settings) if settings else (config or TrainConfig())
     mesh = data_mesh()
     check_batch_size(config.batch_size, mesh)
     main_process = jax.process_index() == 0
-    train_data = open_split(config.dataset, config.train_split, data_dir=config.data_dir)
-    test_data = open_split(config.dataset, config.test_split, data_dir=config.data_dir)
+    config, train_data, test_data = open_data(config, data, test_data, class_names)
     classes = num_classes or train_data.num_classes
     if classes < train_data.num_classes:
         raise TrainConfigError(
@@ -155,6 +114,8 @@ def fit(
     model = build_model(
         model, num_classes=classes, image_size=config.image_size, pretrained=pretrained, seed=config.seed
     )
+    if config.dtype is not None:
+        set_compute_dtype(model, config.dtype)
     spec = model.spec
     size = config.image_size or spec.input_size
     norm = normalization_for(train_data, spec.in_channels)
@@ -164,13 +125,14 @@ def fit(
     tx = make_optimizer(config, per_epoch)
 
     train_def, eval_def, params, rest = split_model(model)
+    ema = jax.tree.map(jnp.copy, {"params": params, "rest": rest}) if config.ema_decay else None
     state = TrainState(
-        params, rest, tx.init(params), jnp.zeros((), jnp.int32), jax.random.key_data(jax.random.key(config.seed))
+        params, rest, tx.init(params), jnp.zeros((), jnp.int32), jax.random.key_data(jax.random.key(config.seed)), ema
     )
     state = replicate(mesh, state)
     rep, bat = replicated(mesh), batch_sharded(mesh)
     train_step = jax.jit(
-        make_train_step(train_def, tx, config.label_smoothing),
+        make_train_step(train_def, tx, config.label_smoothing, config.ema_decay),
         in_shardings=(rep, bat, bat),
         out_shardings=(rep, rep),
         donate_argnums=0,
@@ -179,10 +141,12 @@ def fit(
     finite = jax.jit(all_finite, out_shardings=rep)
     precise = PreciseBN(train_def, eval_def, params, rest, mesh) if config.precise_bn_images else None
 
-    def precise_bn(state: TrainState, epoch_no: int) -> TrainState:
-        """BN statistics over `precise_bn_images` training images (fixed, seeded batches)."""
+    def evaluated(state: TrainState, epoch_no: int) -> TrainState:
+        """The weights evaluated and saved (the EMA when on), with BN statistics over
+        `precise_bn_images` training images (fixed, seeded batches)."""
+        view = state.replace(params=state.ema["params"], rest=state.ema["rest"]) if state.ema is not None else state
         if precise is None:
-            return state
+            return view
         count = max(1, min(per_epoch, -(-config.precise_bn_images // config.batch_size)))
         batches = iterate_batches(
             train_data,
@@ -194,50 +158,61 @@ def fit(
             process_index=jax.process_index(),
             process_count=jax.process_count(),
         )
-        return precise.refresh(state, (b.images for b in itertools.islice(batches, count)))
+        return precise.refresh(view, (b.images for b in itertools.islice(batches, count)))
 
     eval_size = eval_batch_size(config.eval_batch_size or max(config.batch_size, 256), mesh.size)
 
     out = Path(out_dir) if out_dir is not None else None
-    checkpoints = Checkpoints(out / "checkpoints", keep=config.keep_checkpoints) if out else None
+    checkpoints = None
+    if out is not None:
+        with writing(out, "the run folder", None):
+            checkpoints = Checkpoints(out / "checkpoints", keep=config.keep_checkpoints)
+        if progress and main_process:
+            print(f"zoo: writing the run to {out}/", file=sys.stderr, flush=True)
     history: list[dict[str, Any]] = []
     first_epoch, start, partial = 0, 0, None
-    if not resume and checkpoints is not None and checkpoints.latest_step() is not None:
-        last = checkpoints.latest_step()
-        checkpoints.close()
-        raise CheckpointError(
-            f"{out} already holds the checkpoints of a run (last step {last}); "
-            "pass --resume to continue it, or choose another --out"
-        )
-    if resume:
-        if checkpoints is None:
-            raise TrainConfigError("--resume needs --out DIR: the directory of the run to continue")
-        if checkpoints.latest_step() is not None:
-            state, meta = checkpoints.restore(state)
-            _check_same_run(meta, config, checkpoints.directory)
-            first_epoch, start = meta["position"]["epoch"], meta["position"]["batch"]
-            history, partial = meta["history"], meta.get("partial")
-            if main_process and progress:
-                print(
-                    f"zoo: resuming from step {int(state.step)} (epoch {first_epoch + 1}, batch {start})",
-                    file=sys.stderr,
-                )
-
-    def save(step: int, epoch_at: int, batch_at: int, meter: _EpochMeter | None) -> None:
-        if checkpoints is None:
-            return
-        if not bool(finite(state.params)):
-            raise NonFiniteLossError(f"parameters became NaN/inf by step {step}; " + _kept(checkpoints))
-        meta = {
-            "position": {"epoch": epoch_at, "batch": batch_at},
-            "history": history,
-            "partial": meter.as_dict() if meter else None,
-            "config": config.to_dict(),
-            "spec": spec.to_dict(),
-        }
-        checkpoints.save(step, state, meta)
-
+    final = None
     try:
+        if not resume and checkpoints is not None and checkpoints.latest_step() is not None:
+            raise CheckpointError(
+                f"{out} already holds the checkpoints of a run (last step {checkpoints.latest_step()}); "
+                "pass --resume to continue it, or choose another --out"
+            )
+        if resume:
+            if checkpoints is None:
+                raise TrainConfigError("--resume needs --out DIR: the directory of the run to continue")
+            if checkpoints.latest_step() is not None:
+                state, meta = checkpoints.restore(state)
+                check_same_run(meta, config, checkpoints.directory)
+                first_epoch, start = meta["position"]["epoch"], meta["position"]["batch"]
+                history, partial = meta["history"], meta.get("partial")
+                if main_process and progress:
+                    print(
+                        f"zoo: resuming from step {int(state.step)} (epoch {first_epoch + 1}, batch {start})",
+                        file=sys.stderr,
+                    )
+
+        def save(step: int, epoch_at: int, batch_at: int, meter: _EpochMeter | None) -> None:
+            if checkpoints is None:
+                return
+            if not bool(finite(state.params)):
+                raise NonFiniteLossError(f"parameters became NaN/inf by step {step}; " + _kept(checkpoints))
+            meta = {
+                "position": {"epoch": epoch_at, "batch": batch_at},
+                "history": history,
+                "partial": meter.as_dict() if meter else None,
+                "config": config.to_dict(),
+                "spec": spec.to_dict(),
+            }
+            checkpoints.save(step, state, meta)
+
+        if first_epoch < config.epochs:
+            batch_shape = (config.batch_size, size, size, spec.in_channels)
+            inputs = (
+                jax.ShapeDtypeStruct(batch_shape, jnp.float32, sharding=bat),
+                jax.ShapeDtypeStruct(batch_shape[:1], jnp.int32, sharding=bat),
+            )
+            compiled_step = _compile(train_step, (state, *inputs), progress and main_process)
         for epoch in range(first_epoch, config.epochs):
             meter = _EpochMeter(partial if start else None)
             partial = None
@@ -276,7 +251,7 @@ def fit(
                 start=start,
             ):
                 images, labels = place_batch(mesh, batch.images, batch.labels)
-                state, metrics = train_step(state, images, labels)
+                state, metrics = compiled_step(state, images, labels)
                 step_no = epoch * per_epoch + b + 1
                 if pending is not None:
                     settle(pending)  # the previous step's numbers: fetched while this step runs
@@ -289,11 +264,15 @@ def fit(
                     on_step(step_no)
             if pending is not None:
                 settle(pending)
+            meter.stop()
             if bar is not None:
                 bar.close()
             start = 0
-            state = precise_bn(state, epoch)
-            val = run_eval(eval_step, state.params, state.rest, test_data, eval_pipe, eval_size, mesh)
+            if state.ema is None:
+                state = final = evaluated(state, epoch)
+            else:
+                final = evaluated(state, epoch)
+            val = run_eval(eval_step, final.params, final.rest, test_data, eval_pipe, eval_size, mesh)
             row = {
                 "epoch": epoch + 1,
                 "step": (epoch + 1) * per_epoch,
@@ -315,13 +294,16 @@ def fit(
                 )
             save((epoch + 1) * per_epoch, epoch + 1, 0, None)
             if out is not None and main_process:
-                write_metrics(out / "metrics.jsonl", history)
-                plot_curves(out / "curves.png", history, title=f"{label} on {config.dataset}")
+                with writing(out / "metrics.jsonl", "the metrics", checkpoints):
+                    write_metrics(out / "metrics.jsonl", history)
+                    plot_curves(out / "curves.png", history, title=f"{label} on {config.dataset}")
     finally:
         if checkpoints is not None:
             checkpoints.close()
 
-    params, rest = jax.device_get(state.params), jax.device_get(state.rest)
+    if final is None:  # resumed a finished run: nothing trained, evaluate what was saved
+        final = evaluated(state, max(config.epochs - 1, 0))
+    params, rest = jax.device_get(final.params), jax.device_get(final.rest)
     nnx.update(model, params, rest)
     model.eval()
     test = (
@@ -330,8 +312,21 @@ def fit(
         else {}
     )
     if out is not None and main_process:
-        _save_weights(model, out, eval_pipe)
+        with writing(out / "model.safetensors", "the final weights", None):
+            save_weights(model, out, eval_pipe, train_data.class_names)
     return FitResult(model, history, test, out)
+
+
+def _compile(train_step, args, notify: bool):
+    """The train step compiled ahead of time, before any epoch's clock starts (so img/s leaves it out)."""
+    if notify:
+        print("zoo: compiling the train step...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    compiled = train_step.lower(*args).compile()
+    seconds = time.perf_counter() - t0
+    if notify:
+        print(f"zoo: compiled in {seconds:.1f} s", file=sys.stderr, flush=True)
+    return compiled
 
 
 def tx_lr(config: TrainConfig, per_epoch: int, epoch: int) -> float:

@@ -24,6 +24,7 @@ class TrainState:
     opt_state: Any
     step: jax.Array
     rng: jax.Array
+    ema: Any = None  # {"params", "rest"} averaged over steps when --ema is on
 
 
 def split_model(model: nnx.Module):
@@ -36,14 +37,30 @@ def split_model(model: nnx.Module):
 
 
 def smoothed_cross_entropy(logits: jax.Array, labels: jax.Array, smoothing: float) -> jax.Array:
+    """Cross-entropy in float32 whatever the compute dtype (bf16 logits lose too much in the softmax)."""
+    logits = logits.astype(jnp.float32)
     targets = jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
     if smoothing:
         targets = optax.smooth_labels(targets, smoothing)
     return optax.softmax_cross_entropy(logits, targets)
 
 
-def make_train_step(train_def, tx: optax.GradientTransformation, label_smoothing: float = 0.0):
-    """(state, images, labels) -> (state, {loss, correct}); loss is the batch mean."""
+def ema_decay_at(decay: float, step: jax.Array) -> jax.Array:
+    """The EMA decay, warmed up as (1 + step) / (10 + step) so early averages are not stuck at the init."""
+    return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
+def update_ema(ema, params, rest, decay: jax.Array):
+    """ema <- decay * ema + (1 - decay) * (params, BN statistics), in float32."""
+    new = {"params": params, "rest": rest}
+    return jax.tree.map(
+        lambda e, x: decay * e + (1.0 - decay) * x if jnp.issubdtype(x.dtype, jnp.inexact) else x, ema, new
+    )
+
+
+def make_train_step(train_def, tx: optax.GradientTransformation, label_smoothing: float = 0.0, ema_decay: float = 0.0):
+    """(state, images, labels) -> (state, {loss, correct}); loss is the batch mean. With `ema_decay`,
+    the state's `ema` follows the weights and BN statistics."""
 
     def train_step(state: TrainState, images: jax.Array, labels: jax.Array):
         model = nnx.merge(train_def, state.params, state.rest)
@@ -57,7 +74,8 @@ def make_train_step(train_def, tx: optax.GradientTransformation, label_smoothing
         params = optax.apply_updates(state.params, updates)
         rest = nnx.state(model, nnx.Not(nnx.Param))
         correct = jnp.sum(jnp.argmax(logits, -1) == labels)
-        new = state.replace(params=params, rest=rest, opt_state=opt_state, step=state.step + 1)
+        ema = update_ema(state.ema, params, rest, ema_decay_at(ema_decay, state.step)) if ema_decay else state.ema
+        new = state.replace(params=params, rest=rest, opt_state=opt_state, step=state.step + 1, ema=ema)
         return new, {"loss": loss, "correct": correct}
 
     return train_step
@@ -68,7 +86,7 @@ def make_eval_step(eval_def, top_k: int = 5):
 
     def eval_step(params, rest, images, labels, weights):
         model = nnx.merge(eval_def, params, rest)
-        logits = model(images)
+        logits = model(images).astype(jnp.float32)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
         k = min(top_k, logits.shape[-1])
         topk = jax.lax.top_k(logits, k)[1]

@@ -1,0 +1,105 @@
+"""What a run is made of besides the loop: its model, its data, its files, and the resume rule."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from zoo.data import ImageSplit, Pipeline, open_split
+from zoo.data.arrays import ARRAYS, array_splits
+from zoo.errors import CheckpointError, TrainConfigError
+from zoo.train.config import TrainConfig
+
+LOCAL_DIR = "local-dir:"
+# Settings that may change between an interrupted run and its resumption.
+RESUMABLE_CHANGES = {"data_dir", "checkpoint_every", "keep_checkpoints", "eval_batch_size"}
+
+
+def build_model(model, *, num_classes: int, image_size: int | None, pretrained: bool | str, seed: int):
+    """A model ready to train: a built AnyNet as given, else zoo.load with the head and size set."""
+    from zoo.nn.anynet import AnyNet
+
+    if isinstance(model, AnyNet):
+        if model.spec.num_classes < num_classes:
+            raise TrainConfigError(
+                f"the model predicts {model.spec.num_classes} classes but the dataset has "
+                f"{num_classes}; build it with num_classes={num_classes}"
+            )
+        return model
+    import zoo
+
+    if isinstance(model, (str, os.PathLike)) and Path(model).is_dir() and not str(model).startswith(LOCAL_DIR):
+        model = f"{LOCAL_DIR}{model}"  # a folder written by `zoo train --out` or save_pretrained
+    overrides = {"num_classes": num_classes}
+    if image_size:
+        overrides["input_size"] = image_size
+    return zoo.load(model, pretrained=pretrained, seed=seed, **overrides)
+
+
+def open_data(config: TrainConfig, data, test_data, class_names) -> tuple[TrainConfig, ImageSplit, ImageSplit]:
+    """The run's train and test splits: in-memory arrays when given, else the config's dataset."""
+    if data is not None:
+        train, test = array_splits(data, test_data, class_names)
+        return config.replace(dataset=ARRAYS), train, test
+    if test_data is not None or class_names is not None:
+        raise TrainConfigError("test_data= and class_names= go with data=(images, labels); pass that too")
+    return (
+        config,
+        open_split(config.dataset, config.train_split, data_dir=config.data_dir),
+        open_split(config.dataset, config.test_split, data_dir=config.data_dir),
+    )
+
+
+def save_weights(model, out_dir: Path, pipeline: Pipeline, labels) -> None:
+    """model.safetensors + config.json with the preprocessing and, where they fit, the class names."""
+    try:
+        from zoo.weights.config import Preprocessing
+        from zoo.weights.pretrained import save_pretrained
+    except ImportError:  # the weights module is optional for training
+        print(
+            "zoo: note: zoo.save_pretrained is unavailable; final weights are only in the checkpoints", file=sys.stderr
+        )
+        return
+    order = "L" if pipeline.channels == 1 else "RGB" if pipeline.channels == 3 else "C" * pipeline.channels
+    norm = pipeline.normalization
+    if labels is not None and len(labels) != model.spec.num_classes:
+        labels = None
+    save_pretrained(
+        model,
+        out_dir,
+        preprocessing=Preprocessing(pipeline.image_size, norm.mean, norm.std, order, "bilinear", 1.0),
+        labels=labels,
+    )
+
+
+def check_same_run(meta: dict[str, Any], config: TrainConfig, where: Path) -> None:
+    """Resuming needs the same settings; `epochs` alone may change where no learning rate depends on it.
+
+    A cosine schedule (and a step schedule with default boundaries) is defined by the total, so a
+    longer run would have had other learning rates from its first step: extending it is refused.
+    """
+    defaults = TrainConfig().to_dict()
+    saved = {**defaults, **meta.get("config", {})}
+    now = config.to_dict()
+    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
+    done = meta.get("position", {}).get("epoch", 0)
+    if changed == ["epochs"]:
+        old = TrainConfig.from_dict(saved)
+        if not old.total_independent_schedule:
+            raise CheckpointError(
+                f"the run in {where} used --schedule {old.schedule}, whose learning rates depend on the total "
+                f"of {old.epochs} epochs, so it cannot be extended to {config.epochs} (the longer run would have "
+                "had other rates from the start); start a new run from its weights with "
+                f"`zoo train {where.parent} --out NEW_DIR`, or use --schedule constant / step with --step-epochs"
+            )
+        if config.epochs < done:
+            raise CheckpointError(f"the run in {where} has already trained {done} epochs; --epochs must be >= {done}")
+        return
+    if changed:
+        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
+        raise CheckpointError(
+            f"the checkpoints in {where} belong to a run with other settings ({diffs}); "
+            "resume with the same settings, or use a new --out directory"
+        )
