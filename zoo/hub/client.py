@@ -26,6 +26,12 @@ from zoo.errors import (
     WeightsFormatError,
     ZooError,
 )
+from zoo.hub.card import render_model_card
+from zoo.weights.checks import check_weights_file
+from zoo.weights.config import CONFIG_NAME, read_config
+from zoo.weights.layouts import file_sha256
+from zoo.weights.pretrained import save_pretrained
+from zoo.weights.state_file import WEIGHTS_NAME, read_header
 
 TRUTHY = {"1", "on", "yes", "true"}
 
@@ -142,8 +148,6 @@ def _blob_etag(path: Path) -> str | None:
 
 def _problem(path: Path, expected: str | None, pinned: bool, what: str) -> ZooError | None:
     """Why the cached file cannot be used (sha256 mismatch, unreadable weights header), or None."""
-    from zoo.weights.layouts import file_sha256
-    from zoo.weights.state_file import read_header
 
     if expected:
         actual = file_sha256(path)
@@ -349,11 +353,6 @@ def push_folder(
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    from zoo.hub.card import render_model_card
-    from zoo.weights.checks import check_weights_file
-    from zoo.weights.config import CONFIG_NAME, read_config
-    from zoo.weights.state_file import WEIGHTS_NAME
-
     check_repo_id(repo_id)
     if revision is not None:
         check_revision(revision)
@@ -417,7 +416,6 @@ def push_to_hub(
 
     Either all three files land or none: they travel in a single Hub commit.
     """
-    from zoo.weights.pretrained import save_pretrained
 
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
         save_pretrained(model, tmp, preprocessing=preprocessing, labels=labels, architecture=architecture)

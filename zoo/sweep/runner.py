@@ -20,7 +20,7 @@ from typing import Any
 from zoo.design.sampling import Band, draw_many
 from zoo.errors import SweepError
 from zoo.plugins import manager
-from zoo.spec import ModelSpec
+from zoo.spec import ModelSpec, StageSpec
 from zoo.sweep.table import append_row, open_sweep, read_rows
 from zoo.sweep.trial import SINGLE_THREAD_FLAGS, run_trial
 
@@ -64,8 +64,6 @@ def make_manifest(
 
 def plan_trials(manifest: Mapping[str, Any], rule: Any, bands: tuple[Band, ...]) -> list[dict[str, Any]]:
     """Trials 0..n-1 of a manifest: each a plain dict (index, space, params, spec, complexity)."""
-    from zoo.spec import StageSpec
-
     base = ModelSpec.from_dict({**manifest["base"], "stages": [StageSpec(1, 8, 8).to_dict()]})
     samples = draw_many(rule, base, manifest["seed"], manifest["n"], bands, plugins=manager())
     return [
