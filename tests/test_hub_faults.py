@@ -190,3 +190,10 @@ def test_a_server_error_on_push_is_one_typed_line(hub):
     with pytest.raises(HubServerError, match="HTTP 500") as info:
         zoo.push_to_hub(zoo.create(SPEC), "org/tiny", commit_message="w")
     assert "\n" not in str(info.value) and time.perf_counter() - start < 5
+
+
+def test_a_corrupted_config_json_served_once_is_fetched_again(hub):
+    original = pushed(seed=5)
+    hub.state.inject("corrupt", "/config.json", method="GET")
+    assert same(zoo.load("hf-hub:org/tiny"), original)
+    assert len([r for r in hub.requests if r[0] == "GET" and r[1].endswith("/config.json")]) == 2

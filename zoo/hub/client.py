@@ -7,6 +7,7 @@ made (not when huggingface_hub was imported), and every function takes `endpoint
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -163,6 +164,11 @@ def _problem(path: Path, expected: str | None, pinned: bool, what: str) -> ZooEr
             read_header(path)
         except WeightsFormatError as err:
             return err
+    if path.suffix == ".json":  # small files without an LFS sha256: at least they must parse
+        try:
+            json.loads(path.read_bytes())
+        except (UnicodeDecodeError, ValueError) as err:
+            return WeightsFormatError(f"{what} is not valid JSON ({type(err).__name__}); the file is corrupt")
     return None
 
 
