@@ -1,14 +1,21 @@
-"""The AnyNet template: stem -> stages of blocks -> head, every part looked up by name."""
+"""The AnyNet template: stem -> stages of blocks -> head, every part looked up by name.
+
+Besides the forward pass it offers timm's backbone and head API: `forward_features`,
+`forward_intermediates` (stem and stage outputs), `feature_info`, `reset_classifier`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import jax
 from flax import nnx
 
-from zoo.errors import ComponentContractError
+from zoo.cost import Cost
+from zoo.errors import ComponentContractError, SpecError
+from zoo.nn.layers import global_avg_pool
 from zoo.spec import ModelSpec
 
 
@@ -41,6 +48,77 @@ class Stage(nnx.Module):
         return x
 
 
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One feature map a backbone offers: its index, module, channels and reduction (input / map side)."""
+
+    index: int
+    module: str
+    channels: int
+    reduction: int
+
+
+def feature_info_for(spec: ModelSpec, stem: Any, options: dict) -> tuple[FeatureInfo, ...]:
+    """Stem and stage outputs of `spec`; the stem's reduction is read from its own cost function."""
+    size = spec.input_size
+    after_stem = stem.complexity(Cost(size, size), spec.in_channels, spec.stem_width, options)
+    reduction = max(1, round(size / after_stem.h))
+    infos = [FeatureInfo(0, "stem", spec.stem_width, reduction)]
+    for i, stage in enumerate(spec.stages):
+        reduction *= stage.stride
+        infos.append(FeatureInfo(i + 1, f"stages.{i}", stage.width, reduction))
+    return tuple(infos)
+
+
+def take_indices(count: int, indices: int | Sequence[int] | None) -> list[int]:
+    """timm's rule: None -> all, an int n -> the last n, a sequence -> those (negatives count from the end)."""
+    if indices is None:
+        return list(range(count))
+    if isinstance(indices, int):
+        if not 0 < indices <= count:
+            raise SpecError(f"indices={indices} asks for the last {indices} of {count} feature maps; use 1..{count}")
+        return list(range(count - indices, count))
+    taken = []
+    for i in indices:
+        if not isinstance(i, int) or not -count <= i < count:
+            raise SpecError(
+                f"feature index {i!r} is out of range: this model has {count} feature maps "
+                f"(0 = stem, 1..{count - 1} = stages; negatives count from the end)"
+            )
+        taken.append(i % count)
+    if not taken:
+        raise SpecError("indices is empty; give at least one feature index")
+    return taken
+
+
+class PooledFeatures(nnx.Module):
+    """The head of a model without a classifier (num_classes=0): global average pooled features."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return global_avg_pool(x)
+
+
+def _build_head(plugins: Any, spec: ModelSpec, width: int, options: dict, rngs: nnx.Rngs) -> nnx.Module:
+    if spec.num_classes == 0:
+        return PooledFeatures()
+    record = plugins.get("head", spec.head)
+    return _build(record, plugins.provider("head", spec.head), (width, spec.num_classes, options), rngs)
+
+
+@dataclass(frozen=True)
+class _HeadSource:
+    """The head record a model was built with, so reset_classifier needs no plugin manager."""
+
+    record: Any
+    plugin: str
+
+    def get(self, kind: str, name: str) -> Any:
+        return self.record
+
+    def provider(self, kind: str, name: str) -> str:
+        return self.plugin
+
+
 class AnyNet(nnx.Module):
     """A network built from a ModelSpec; components come from `plugins` (zoo.plugins.manager(),
     or anything with get(kind, name) and provider(kind, name)): zoo.create supplies it."""
@@ -50,7 +128,6 @@ class AnyNet(nnx.Module):
         options = dict(spec.options)
         stem = plugins.get("stem", spec.stem)
         block = plugins.get("block", spec.block)
-        head = plugins.get("head", spec.head)
         self.stem = _build(
             stem, plugins.provider("stem", spec.stem), (spec.in_channels, spec.stem_width, options), rngs
         )
@@ -72,7 +149,35 @@ class AnyNet(nnx.Module):
                 width = stage.width
             stages.append(Stage(blocks))
         self.stages = nnx.List(stages)
-        self.head = _build(head, plugins.provider("head", spec.head), (width, spec.num_classes, options), rngs)
+        self.head = _build_head(plugins, spec, width, options, rngs)
+        self._head_source = _HeadSource(plugins.get("head", spec.head), plugins.provider("head", spec.head))
+        self.feature_info = feature_info_for(spec, stem, options)
+        self.data_config = None  # what inputs it expects (zoo.data_config): set by zoo.load from config or tag
+
+    @property
+    def num_features(self) -> int:
+        """Channels of the last stage: what the head pools and classifies."""
+        return self.spec.stages[-1].width
+
+    @property
+    def num_classes(self) -> int:
+        return self.spec.num_classes
+
+    def get_classifier(self) -> nnx.Module | None:
+        """The classifier head, or None once reset_classifier(0) removed it."""
+        return None if isinstance(self.head, PooledFeatures) else self.head
+
+    def reset_classifier(self, num_classes: int, *, seed: int = 0, plugins: Any = None) -> None:
+        """A fresh head for `num_classes` (0: none, the model returns pooled features); the spec follows."""
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 0:
+            raise SpecError(f"reset_classifier: num_classes must be an integer >= 0, got {num_classes!r}")
+        spec = self.spec.replace(num_classes=num_classes)
+        self.head = _build_head(
+            plugins or self._head_source, spec, self.num_features, dict(spec.options), nnx.Rngs(seed)
+        )
+        self.spec = spec
+        if self.data_config is not None:
+            self.data_config = self.data_config.without_labels()
 
     def named_layers(self) -> Iterator[tuple[str, nnx.Module]]:
         """The top-level layers in order: stem, stages.0 ... stages.N, head."""
@@ -81,12 +186,44 @@ class AnyNet(nnx.Module):
             yield f"stages.{i}", stage
         yield "head", self.head
 
-    def features(self, x: jax.Array) -> jax.Array:
-        """The last stage's feature map, before the head."""
+    def forward_features(self, x: jax.Array) -> jax.Array:
+        """The last stage's feature map (NHWC), before the head."""
         x = self.stem(x)
         for stage in self.stages:
             x = stage(x)
         return x
 
+    features = forward_features  # the name earlier releases used
+
+    def forward_head(self, x: jax.Array, *, pre_logits: bool = False) -> jax.Array:
+        """The head on a feature map; pre_logits=True stops at the pooled features."""
+        return global_avg_pool(x) if pre_logits else self.head(x)
+
+    def forward_intermediates(
+        self,
+        x: jax.Array,
+        indices: int | Sequence[int] | None = None,
+        *,
+        stop_early: bool = False,
+        intermediates_only: bool = False,
+    ) -> list[jax.Array] | tuple[jax.Array, list[jax.Array]]:
+        """Stem and stage outputs (timm's semantics): index 0 is the stem, i the i-th stage;
+        an int n takes the last n. Returns (final feature map, intermediates) unless intermediates_only."""
+        taken = take_indices(len(self.feature_info), indices)
+        wanted = set(taken)
+        last = max(taken) if (stop_early or intermediates_only) else len(self.stages)
+        outputs = {}
+        x = self.stem(x)
+        if 0 in wanted:
+            outputs[0] = x
+        for i, stage in enumerate(self.stages, start=1):
+            if i > last:
+                break
+            x = stage(x)
+            if i in wanted:
+                outputs[i] = x
+        intermediates = [outputs[i] for i in taken]
+        return intermediates if intermediates_only else (x, intermediates)
+
     def __call__(self, x: jax.Array) -> jax.Array:
-        return self.head(self.features(x))
+        return self.head(self.forward_features(x))

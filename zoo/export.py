@@ -1,0 +1,95 @@
+"""`export`: a model as files that run without the zoo, with its data config beside them.
+
+- StableHLO (`model.stablehlo`): `jax.export` of the eval-mode forward pass, weights baked
+  in, batch dimension symbolic; any process with jax alone runs it through
+  `jax.export.deserialize(data).call(x)`.
+ONNX is not offered: jax2onnx 0.17 writes an invalid graph for AnyNets of two or more
+stages and pins orbax-checkpoint < 0.11.37, below what training needs (docs/usage.md).
+`data_config.json` records what the inputs must be (size, channels, mean, std, crop, labels).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from zoo.data_config import data_config
+from zoo.errors import SpecError
+from zoo.nn.conv_lowering import conv_lowering
+from zoo.weights.state_file import atomic_path
+
+FORMATS = ("stablehlo",)
+STABLEHLO_NAME = "model.stablehlo"
+DATA_CONFIG_NAME = "data_config.json"
+
+
+def _write(path: Path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+@dataclass(frozen=True)
+class Exported:
+    """Where an export wrote its files."""
+
+    directory: Path
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def _forward(model: nnx.Module):
+    model.eval()
+    graphdef, state = nnx.split(model)
+    return lambda x: nnx.merge(graphdef, state)(x)
+
+
+def _input_shape(model: Any) -> tuple[int, int, int]:
+    config = data_config(model)
+    return config.input_size, config.input_size, model.spec.in_channels
+
+
+def export_stablehlo(model: nnx.Module, platforms: tuple[str, ...] | None = None) -> bytes:
+    """The serialized jax.export artifact: f32[batch, H, W, C] -> logits, batch symbolic."""
+    (batch,) = jax.export.symbolic_shape("batch")
+    example = jax.ShapeDtypeStruct((batch, *_input_shape(model)), jnp.float32)
+    # CPU-only artifacts keep the fast CPU convolution forms; any other platform gets XLA's own conv.
+    cpu_only = platforms == ("cpu",) or (platforms is None and jax.default_backend() == "cpu")
+    lowering = "auto" if cpu_only else "xla"
+    with conv_lowering(lowering):
+        exported = jax.export.export(jax.jit(_forward(model)), platforms=platforms)(example)
+    return bytes(exported.serialize())
+
+
+def export(
+    model: nnx.Module,
+    directory: str | os.PathLike,
+    *,
+    formats: tuple[str, ...] = ("stablehlo",),
+    platforms: tuple[str, ...] | None = None,
+) -> Exported:
+    """Write `model` in each of `formats` (now 'stablehlo') into `directory`, with data_config.json."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise SpecError(f"unknown export format(s) {unknown}; choose from {list(FORMATS)}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    if "stablehlo" in formats:
+        files["stablehlo"] = _write(directory / STABLEHLO_NAME, export_stablehlo(model, platforms))
+    height, width, channels = _input_shape(model)
+    info = {
+        **data_config(model).to_dict(),
+        "input": {"name": "images", "shape": ["batch", height, width, channels], "dtype": "float32"},
+        "output": {"name": "logits", "shape": ["batch", model.spec.num_classes]},
+        "spec": model.spec.to_dict(),
+        "files": {k: v.name for k, v in files.items()},
+    }
+    files["data_config"] = _write(directory / DATA_CONFIG_NAME, (json.dumps(info, indent=2) + "\n").encode())
+    return Exported(directory, files)

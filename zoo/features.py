@@ -1,0 +1,50 @@
+"""Backbones: a model without its head that returns the feature maps it was asked for.
+
+`zoo.create(name, features_only=True, out_indices=(...))` gives one (timm's features_only,
+transformers' AutoBackbone). It holds the model's own stem and stages, so its state keys
+are the full model's minus `head.*` and pretrained weights load into it unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+from flax import nnx
+
+from zoo.nn.anynet import AnyNet, FeatureInfo, take_indices
+
+
+class FeatureBackbone(nnx.Module):
+    """The stem and stages of an AnyNet; calling it returns the list of selected feature maps (NHWC)."""
+
+    def __init__(self, model: AnyNet, out_indices: int | Sequence[int] | None = None):
+        taken = take_indices(len(model.feature_info), out_indices)
+        self.spec = model.spec
+        self.stem = model.stem
+        self.stages = nnx.List(list(model.stages)[: max(taken)])  # stages past the last output are dropped
+        self.out_indices = tuple(taken)
+        self.feature_info: tuple[FeatureInfo, ...] = tuple(model.feature_info[i] for i in taken)
+        self.data_config = model.data_config
+
+    @property
+    def channels(self) -> list[int]:
+        return [info.channels for info in self.feature_info]
+
+    @property
+    def reductions(self) -> list[int]:
+        return [info.reduction for info in self.feature_info]
+
+    def __call__(self, x: jax.Array) -> list[jax.Array]:
+        outputs = {}
+        x = self.stem(x)
+        outputs[0] = x
+        for i, stage in enumerate(self.stages, start=1):
+            x = stage(x)
+            outputs[i] = x
+        return [outputs[i] for i in self.out_indices]
+
+
+def as_backbone(model: AnyNet, out_indices: int | Sequence[int] | None = None) -> FeatureBackbone:
+    """`model` as a features-only backbone (its head dropped); out_indices as timm counts them (0 = stem)."""
+    return FeatureBackbone(model, out_indices)

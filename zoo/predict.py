@@ -1,0 +1,75 @@
+"""`predict`: images in, class names and probabilities out, with the model's own preprocessing.
+
+What transformers' image-classification pipeline does: preprocess each image as the
+model's data config says, run the model once on the batch, softmax, and name the top
+classes with the labels the model carries (indices as strings when it has none).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+from PIL import Image
+
+from zoo.data_config import DataConfig, data_config
+from zoo.errors import SpecError
+from zoo.inference import compile_forward
+from zoo.transform import create_transform
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The top classes of one image, most probable first."""
+
+    labels: tuple[str, ...]
+    indices: tuple[int, ...]
+    probabilities: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"labels": list(self.labels), "indices": list(self.indices), "probabilities": list(self.probabilities)}
+
+
+def _as_list(images: Any) -> list[Any]:
+    if isinstance(images, (str, os.PathLike, Image.Image)):
+        return [images]
+    if isinstance(images, np.ndarray) and images.ndim <= 3:
+        return [images]
+    return list(images)
+
+
+def predict(model: nnx.Module, images: Any, top_k: int = 5, *, config: DataConfig | None = None) -> list[Prediction]:
+    """The top_k classes of each image (paths, PIL images or arrays; one or a sequence), one Prediction each.
+
+    Preprocessing comes from `config`, else the model's data config (zoo.data_config).
+    """
+    if getattr(model, "get_classifier", lambda: None)() is None:
+        raise SpecError("this model has no classifier (num_classes=0); predict needs one: reset_classifier(N)")
+    num_classes = model.spec.num_classes
+    if not isinstance(top_k, int) or not 1 <= top_k:
+        raise SpecError(f"top_k must be a positive integer, got {top_k!r}")
+    top_k = min(top_k, num_classes)
+    config = config or data_config(model)
+    if config.labels is not None and len(config.labels) != num_classes:
+        raise SpecError(f"the data config names {len(config.labels)} classes but the model has {num_classes}")
+    batch = create_transform(config).batch(_as_list(images))
+    if batch.shape[-1] != model.spec.in_channels:
+        raise SpecError(
+            f"the data config makes {batch.shape[-1]}-channel inputs but the model takes {model.spec.in_channels}; "
+            "give a data config whose mean/std have one entry per input channel"
+        )
+    logits = compile_forward(model, batch)(batch)
+    probs = np.asarray(jax.nn.softmax(logits.astype(np.float32), axis=-1))
+    labels: Sequence[str] = config.labels or [str(i) for i in range(num_classes)]
+    out = []
+    for row in probs:
+        top = np.argsort(-row, kind="stable")[:top_k]
+        out.append(
+            Prediction(tuple(labels[i] for i in top), tuple(int(i) for i in top), tuple(float(row[i]) for i in top))
+        )
+    return out
