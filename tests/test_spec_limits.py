@@ -111,3 +111,11 @@ def test_a_value_at_the_limit_passes_and_one_past_it_fails(name, limit):
 def test_stage_spec_refuses_before_any_arithmetic():
     with pytest.raises(SpecError):
         StageSpec(depth=1, width=8, group_width=8, bottleneck_ratio=math.inf)
+
+
+@pytest.mark.parametrize(
+    "parse, text", [(ModelSpec.from_json, "[" * 100_000), (ModelSpec.from_toml, "a=" + "[" * 100_000)]
+)
+def test_deeply_nested_text_is_a_spec_error(parse, text):
+    with pytest.raises(SpecError, match="nests too deeply"):
+        parse(text)

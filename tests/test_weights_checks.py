@@ -109,3 +109,13 @@ def test_push_refuses_a_bad_repo_id_before_any_request(folder, hub):
     with pytest.raises(HubError, match="not a valid branch"):
         zoo.hub.client.push_folder(folder, "org/ok", revision="../../x")
     assert hub.requests == []
+
+
+def test_a_deeply_nested_or_huge_config_json_is_a_format_error(folder, monkeypatch):
+    (folder / "config.json").write_text("[" * 100_000)
+    with pytest.raises(WeightsFormatError, match="nests too deeply"):
+        zoo.load(f"local-dir:{folder}")
+    monkeypatch.setattr("zoo.weights.config.MAX_CONFIG_BYTES", 1000)
+    (folder / "config.json").write_text(json.dumps({"labels": ["x" * 2000]}))
+    with pytest.raises(WeightsFormatError, match="more than the 1,000 a config.json may have"):
+        zoo.load(f"local-dir:{folder}")

@@ -335,6 +335,8 @@ class ModelSpec:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise SpecError(f"{where}: not valid JSON ({err})") from None
+        except RecursionError:
+            raise SpecError(f"{where}: nests too deeply to be a model spec") from None
         return cls.from_dict(data, where=where)
 
     def to_toml(self) -> str:
@@ -346,4 +348,6 @@ class ModelSpec:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
             raise SpecError(f"{where}: not valid TOML ({err})") from None
+        except RecursionError:
+            raise SpecError(f"{where}: nests too deeply to be a model spec") from None
         return cls.from_dict(data, where=where)

@@ -19,6 +19,7 @@ from zoo.spec import ModelSpec
 from zoo.weights.state_file import FORMAT_NAME, FORMAT_VERSION, _zoo_version
 
 CONFIG_NAME = "config.json"
+MAX_CONFIG_BYTES = 64 * 1024 * 1024  # labels for 100,000 classes fit many times over
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -124,11 +125,19 @@ def is_zoo_config(data: Any) -> bool:
 def read_json(path: str | os.PathLike) -> dict[str, Any]:
     """A JSON object from a file, or WeightsFormatError saying what is wrong with it."""
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise WeightsFormatError(
+                f"{path} is {size:,} bytes, more than the {MAX_CONFIG_BYTES:,} a config.json may have; "
+                "it is not a model config"
+            )
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as err:
         raise WeightsFormatError(f"cannot read {path}: {err.strerror or err}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise WeightsFormatError(f"{path} is not valid JSON ({err}); fetch or save it again") from None
+    except RecursionError:
+        raise WeightsFormatError(f"{path} nests too deeply to be a model config; fetch or save it again") from None
     if not isinstance(data, dict):
         raise WeightsFormatError(f"{path} must hold a JSON object, got {type(data).__name__}")
     return data
