@@ -140,7 +140,7 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
             or "(default" in (action.help or "")
         ):
             return action.help or ""
-        return super()._get_help_string(action)
+        return super()._get_help_string(action) or ""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -184,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     from zoo.sweep.cli import add_sweep_commands
 
     add_sweep_commands(sub)
+
+    from zoo.usage_cli import add_usage_commands
+
+    add_usage_commands(sub)
     return parser
 
 

@@ -8,13 +8,15 @@ in at least float32 whatever `dtype` says; the training loss is computed in floa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from zoo.errors import SpecError
+
+M = TypeVar("M", bound=nnx.Module)
 
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
 
@@ -32,7 +34,7 @@ def compute_dtype(dtype: Any):
     return None if name == "float32" else getattr(jnp, name)
 
 
-def set_compute_dtype(model: nnx.Module, dtype: Any) -> nnx.Module:
+def set_compute_dtype(model: M, dtype: Any) -> M:
     """Make every layer with a `dtype` and a `param_dtype` compute in `dtype` (None: float32); returns `model`."""
     value = compute_dtype(dtype)
     for _, module in nnx.iter_modules(model):

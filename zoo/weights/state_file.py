@@ -14,7 +14,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jax.numpy as jnp
 import numpy as np
@@ -24,6 +24,8 @@ from zoo.atomic import atomic_path
 from zoo.errors import SpecError, WeightsFormatError, WeightsMismatchError
 from zoo.spec import ModelSpec
 from zoo.version import __version__
+
+M = TypeVar("M", bound=nnx.Module)
 
 FORMAT_NAME = "anynet-zoo"
 FORMAT_VERSION = "1"
@@ -110,7 +112,7 @@ def check_keys(arrays: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]],
     raise WeightsMismatchError("\n".join(lines), missing=missing, unexpected=unexpected, mismatched=mismatched)
 
 
-def apply_arrays(model: nnx.Module, arrays: Mapping[str, np.ndarray], *, where: str) -> nnx.Module:
+def apply_arrays(model: M, arrays: Mapping[str, np.ndarray], *, where: str) -> M:
     """Put `arrays` into `model` after checking every key and shape; cast to the model's dtypes."""
     flat = nnx.to_flat_state(nnx.state(model))
     check_keys(arrays, {flat_key(p): tuple(v.get_value().shape) for p, v in flat}, where)

@@ -17,7 +17,7 @@ import numpy as np
 
 from zoo.errors import SpecError, WeightsFormatError
 from zoo.plugins.layout_records import LayoutContext
-from zoo.spec import ModelSpec, StageSpec
+from zoo.spec import ModelSpec, Options, StageSpec
 from zoo.weights.layouts.torch_layout import put_bn, put_conv, put_linear
 
 NAME = "transformers"
@@ -72,7 +72,7 @@ def spec_from_config(config: Mapping[str, Any], where: str, context: LayoutConte
             num_classes=num_classes,
             in_channels=int(config.get("num_channels", 3)),
             input_size=224,
-            options=options,
+            options=Options(options),
         )
     except (KeyError, TypeError, ValueError, SpecError) as err:
         raise WeightsFormatError(
