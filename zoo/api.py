@@ -18,7 +18,7 @@ from flax import nnx
 
 from zoo.errors import PretrainedError, UnknownModelError
 from zoo.hub.client import fetch_file, hub_settings, split_revision
-from zoo.hub.load import fetch_tag, load_hub_repo, load_tag
+from zoo.hub.load import fetch_required, fetch_tag, load_hub_repo, load_tag
 from zoo.hub.tags import PretrainedTag, parse_tags, pick_tag
 from zoo.nn.anynet import AnyNet
 from zoo.nn.precision import set_compute_dtype
@@ -243,5 +243,5 @@ def download(name: str, pretrained: bool | str = True) -> Path:
         repo_id, revision = split_revision(_source(name, False))
         settings = hub_settings()
         fetch_file(repo_id, CONFIG_NAME, revision=revision, settings=settings, required=False)
-        return fetch_file(repo_id, WEIGHTS_NAME, revision=revision, settings=settings)
+        return fetch_required(repo_id, WEIGHTS_NAME, revision=revision, settings=settings)
     return fetch_tag(resolve_tag(name, pretrained))

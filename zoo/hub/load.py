@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from zoo.errors import HubError
 from zoo.hub.client import fetch_file, hub_settings, split_revision
 from zoo.hub.tags import PretrainedTag
 from zoo.nn.anynet import AnyNet
@@ -20,9 +21,17 @@ from zoo.weights.pretrained import build_pretrained
 from zoo.weights.state_file import WEIGHTS_NAME
 
 
+def fetch_required(repo_id: str, filename: str, **kwargs: Any) -> Path:
+    """fetch_file for a file that must exist: a missing one raises HubError there, never returns None."""
+    path = fetch_file(repo_id, filename, required=True, **kwargs)
+    if path is None:  # pragma: no cover - fetch_file(required=True) raises instead
+        raise HubError(f"Hub repo {repo_id} has no {filename}")
+    return path
+
+
 def fetch_tag(tag: PretrainedTag) -> Path:
     """The tag's weights file from the Hub cache (downloaded if needed), sha256-checked where pinned."""
-    return fetch_file(tag.repo_id, tag.filename, revision=tag.revision, sha256=tag.sha256, settings=hub_settings())
+    return fetch_required(tag.repo_id, tag.filename, revision=tag.revision, sha256=tag.sha256, settings=hub_settings())
 
 
 def load_tag(tag: PretrainedTag, spec: ModelSpec, *, layouts: LayoutSet, seed: int = 0, **overrides: Any) -> AnyNet:
@@ -53,7 +62,7 @@ def load_hub_repo(repo: str, *, layouts: LayoutSet, seed: int = 0, **overrides: 
     config = read_json(config_path) if config_path else None
     # Fetch the weights from the commit the config came from, so a push in between cannot mix them.
     pinned = (_snapshot_commit(config_path) if config_path else None) or revision
-    weights = fetch_file(repo_id, WEIGHTS_NAME, revision=pinned, settings=settings)
+    weights = fetch_required(repo_id, WEIGHTS_NAME, revision=pinned, settings=settings)
     where = f"Hub repo {repo_id} at {revision or 'main'}"
     spec, layout = layouts.spec_from_config(config, where)
     return build_pretrained(
