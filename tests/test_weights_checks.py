@@ -119,3 +119,23 @@ def test_a_deeply_nested_or_huge_config_json_is_a_format_error(folder, monkeypat
     (folder / "config.json").write_text(json.dumps({"labels": ["x" * 2000]}))
     with pytest.raises(WeightsFormatError, match="more than the 1,000 a config.json may have"):
         zoo.load(f"local-dir:{folder}")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c["preprocessing"].update(std=[0.0, 1.0, 1.0]), "std > 0"),
+        (lambda c: c["preprocessing"].update(mean=[float("nan")] * 3), "finite mean"),
+        (lambda c: c["preprocessing"].update(input_size=1e400), "malformed 'preprocessing'"),
+        (lambda c: c["preprocessing"].update(input_size=10**9), "input_size from 1 to"),
+        (lambda c: c["preprocessing"].update(mean=[0.5], std=[0.5]), "one per channel"),
+        (lambda c: c.update(labels=[1, 2, 3]), "one name \\(a string\\) per class"),
+    ],
+)
+def test_a_config_with_impossible_preprocessing_or_labels_is_a_format_error(folder, change, message):
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    change(config)
+    path.write_text(json.dumps(config))
+    with pytest.raises(WeightsFormatError, match=message):
+        zoo.load(f"local-dir:{folder}")

@@ -7,6 +7,7 @@ was trained on.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 from zoo.atomic import atomic_write_text
 from zoo.errors import SpecError, WeightsFormatError
-from zoo.spec import ModelSpec
+from zoo.spec import ModelSpec, current_limits
 from zoo.weights.state_file import FORMAT_NAME, FORMAT_VERSION, _zoo_version
 
 CONFIG_NAME = "config.json"
@@ -59,7 +60,7 @@ class Preprocessing:
         if not isinstance(data, Mapping):
             raise WeightsFormatError(f"{where}: 'preprocessing' must be an object")
         try:
-            return cls(
+            pre = cls(
                 input_size=int(data["input_size"]),
                 mean=tuple(float(x) for x in data["mean"]),
                 std=tuple(float(x) for x in data["std"]),
@@ -67,10 +68,22 @@ class Preprocessing:
                 interpolation=str(data.get("interpolation", "bicubic")),
                 crop_pct=float(data.get("crop_pct", 1.0)),
             )
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise WeightsFormatError(
                 f"{where}: malformed 'preprocessing' ({type(err).__name__}: {err}); it needs input_size, mean and std"
             ) from None
+        numbers = (*pre.mean, *pre.std, pre.crop_pct)
+        if not all(math.isfinite(x) for x in numbers) or min(pre.std) <= 0 or pre.crop_pct <= 0:
+            raise WeightsFormatError(
+                f"{where}: 'preprocessing' needs finite mean, std > 0 and crop_pct > 0, got mean {list(pre.mean)}, "
+                f"std {list(pre.std)}, crop_pct {pre.crop_pct}"
+            )
+        if not 1 <= pre.input_size <= current_limits().input_size or len(pre.mean) != len(pre.std):
+            raise WeightsFormatError(
+                f"{where}: 'preprocessing' needs an input_size from 1 to {current_limits().input_size} and one "
+                f"mean and std per channel, got input_size {pre.input_size}, {len(pre.mean)} means, {len(pre.std)} stds"
+            )
+        return pre
 
 
 @dataclass(frozen=True)
@@ -157,9 +170,16 @@ def config_from_dict(data: Mapping[str, Any], where: str) -> PretrainedConfig:
     except SpecError as err:
         raise WeightsFormatError(str(err)) from None
     pre = Preprocessing.from_dict(data.get("preprocessing") or Preprocessing.default_for(spec).to_dict(), where)
+    if len(pre.mean) != spec.in_channels:
+        raise WeightsFormatError(
+            f"{where}: 'preprocessing' gives {len(pre.mean)} means and stds for a model with {spec.in_channels} "
+            "input channels; give one per channel"
+        )
     labels = data.get("labels")
-    if labels is not None and (not isinstance(labels, list) or len(labels) != spec.num_classes):
-        raise WeightsFormatError(f"{where}: 'labels' must list one name per class ({spec.num_classes})")
+    if labels is not None and (
+        not isinstance(labels, list) or len(labels) != spec.num_classes or not all(isinstance(x, str) for x in labels)
+    ):
+        raise WeightsFormatError(f"{where}: 'labels' must list one name (a string) per class ({spec.num_classes})")
     known = {"library_name", "format_version", "zoo_version", "architecture", "spec", "preprocessing", "labels"}
     extra = {k: v for k, v in data.items() if k not in known}
     return PretrainedConfig(spec, pre, tuple(labels) if labels is not None else None, data.get("architecture"), extra)
