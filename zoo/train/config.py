@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from zoo.errors import TrainConfigError
+from zoo.errors import TrainConfigError, reject_unknown
 
 OPTIMIZERS = ("sgd", "nesterov", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
@@ -94,10 +94,9 @@ class TrainConfig:
         return self.schedule == "constant" or (self.schedule == "step" and bool(self.step_epochs))
 
     def replace(self, **changes: Any) -> TrainConfig:
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise TrainConfigError(f"unknown training setting(s) {unknown}; known settings are {sorted(known)}")
+        reject_unknown(
+            changes, (f.name for f in fields(self)), "TrainConfig", TrainConfigError, what="training setting"
+        )
         return TrainConfig(**{**asdict(self), **changes})
 
     def to_dict(self) -> dict[str, Any]:
