@@ -106,7 +106,7 @@ def check_keys(arrays: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]],
         shown = [f"{k} file {list(f)} vs model {list(m)}" for k, f, m in mismatched]
         lines.append(f"  wrongly shaped keys ({len(mismatched)}): {_listing(shown)}")
     lines.append(
-        "  Build the model from the spec the weights were saved with (zoo.load(dir) reads it from "
+        "  Build the model from the spec the weights were saved with (zoo.load('local-dir:DIR') reads it from "
         "config.json), or convert the file if it comes from another library (see docs/weights.md)."
     )
     raise WeightsMismatchError("\n".join(lines), missing=missing, unexpected=unexpected, mismatched=mismatched)
