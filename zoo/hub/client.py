@@ -330,8 +330,10 @@ def fetch_file(
         if problem is None:
             return path
         _forget_cached(path)
-        if s.offline or attempt == 2:
-            raise problem
+        if s.offline:
+            raise type(problem)(f"{problem} (offline: the bad copy was removed from the cache; fetch it again online)")
+        if attempt == 2:
+            raise type(problem)(f"{problem} (fetched twice and both copies were bad; nothing was kept)")
     raise AssertionError("unreachable")
 
 
