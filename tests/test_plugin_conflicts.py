@@ -50,3 +50,42 @@ def test_plugin_model_names_are_checked_like_registry_names(fresh_plugins, tmp_p
         assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert "FAILED badname_plugin" in out and "model name" in out
+
+
+TWO_TINY_BLOCKS = """
+from zoo import plugin_kit as kit
+from zoo.nn.builtin import ResNeXtBlock, resnext_cost
+
+@kit.hookimpl
+def zoo_add_blocks():
+    return [kit.Block("tiny", ResNeXtBlock, resnext_cost, "tiny")]
+"""
+
+SHADOW_CORE_MODEL = """
+from zoo import plugin_kit as kit
+
+@kit.hookimpl
+def zoo_add_models():
+    return {"regnetx_002": {"stages": [{"depth": 1, "width": 8, "group_width": 8}]}}
+"""
+
+
+@pytest.mark.parametrize(
+    "plugins, expected",
+    [
+        ({"tiny_a": TWO_TINY_BLOCKS, "tiny_b": TWO_TINY_BLOCKS}, ["block 'tiny'", "'tiny_a'", "'tiny_b'"]),
+        ({"shadow": SHADOW_CORE_MODEL}, ["model 'regnetx_002' is in the core registry", "'shadow'"]),
+    ],
+)
+def test_zoo_plugins_shows_conflicts_between_plugins_and_with_the_core_registry(
+    fresh_plugins, tmp_path, capsys, plugins, expected
+):
+    for name, source in plugins.items():
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    fresh_plugins.syspath_prepend(str(tmp_path))
+    fresh_plugins.setenv("ZOO_PLUGINS", ",".join(plugins))
+    assert main(["plugins"]) == 1
+    out = capsys.readouterr().out
+    conflicts = [line for line in out.splitlines() if line.startswith("CONFLICT: ")]
+    assert any(all(e in c for e in expected) for c in conflicts)
+    assert "zoo.builtin" in out and "Traceback" not in out

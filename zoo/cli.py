@@ -110,11 +110,17 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    from zoo.errors import PluginConflictError
     from zoo.plugins import manager
+    from zoo.registry import registry
 
     mgr = manager()
-    mgr.tables()
-    mgr.models()
+    conflicts = []
+    for build in (mgr.tables, mgr.models, registry):  # the diagnosing tool must run even when these cannot
+        try:
+            build()
+        except PluginConflictError as err:
+            conflicts.append(str(err))
     for info in mgr.infos.values():
         dist = (
             f"{info.distribution} {info.version or ''}".strip()
@@ -126,7 +132,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             print(f"    {kind}: {', '.join(names)}")
     for failure in mgr.failures:
         print(f"FAILED {failure.name}: {failure.error}")
-    return 0
+    for conflict in conflicts:
+        print(f"CONFLICT: {conflict}")
+    return 1 if conflicts else 0
 
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
