@@ -9,21 +9,11 @@ import argparse
 import json
 import sys
 
+from zoo.sweep.defaults import DEFAULT_SETTING, RECIPE_DEFAULTS
+
 # Mean e_fit above which the best models are reported as far from the RegNet rule (a width
 # off by a factor 1.25 on every block gives 0.05).
 FAR_FROM_REGNET = 0.05
-
-# The fixed short recipe every trial of a sweep trains with (TrainConfig settings).
-RECIPE_DEFAULTS = {
-    "epochs": 6,
-    "batch_size": 32,
-    "lr": 0.05,
-    "optimizer": "nesterov",
-    "weight_decay": 5e-4,
-    "schedule": "cosine",
-    "warmup_epochs": 1.0,
-    "augment": True,
-}
 
 
 def add_sweep_commands(sub) -> None:
@@ -82,14 +72,22 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flops", default=None, metavar="LO:HI", help="band of multiply-adds, e.g. 360M:400M")
     p.add_argument("--params", default=None, metavar="LO:HI", help="band of parameters, e.g. 100K:300K")
     p.add_argument("--seed", type=int, default=0, help="sweep seed: trial i is draw (seed, i)")
-    p.add_argument("--image-size", type=int, default=16, help="input side the band is counted at and trained at")
-    p.add_argument("--stem-width", type=int, default=16)
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=DEFAULT_SETTING["image_size"],
+        help="input side the band is counted at and trained at",
+    )
+    p.add_argument("--stem", default=DEFAULT_SETTING["stem"], help="stem component (default: stride-1 'cifar')")
+    p.add_argument("--stem-width", type=int, default=DEFAULT_SETTING["stem_width"])
 
 
 def _bands(args):
     from zoo.design.sampling import parse_band
 
     bands = []
+    if not args.flops and not args.params:
+        args.flops = DEFAULT_SETTING["flops"]
     if args.flops:
         bands.append(parse_band(args.flops, "flops"))
     if args.params:
@@ -105,10 +103,12 @@ def _base(args, num_classes: int, in_channels: int):
         raise SweepError(f"--n {args.n}: a sweep needs at least one model")
     return ModelSpec(
         stages=(StageSpec(1, 8, 8),),
+        stem=args.stem,
         stem_width=args.stem_width,
         num_classes=num_classes,
         in_channels=in_channels,
         input_size=args.image_size,
+        options=DEFAULT_SETTING["options"],
     )
 
 
@@ -167,9 +167,9 @@ def cmd_run(args) -> int:
         "image_size": args.image_size,
         "data_dir": args.data_dir,
     }
-    from zoo.train.config import TrainConfig
+    from zoo.sweep.worker import recipe_config
 
-    TrainConfig.from_dict(recipe)  # a bad setting fails here, not in every trial
+    recipe_config(recipe)  # a bad setting fails here, not in every trial
     manifest = make_manifest(args.space, args.n, args.seed, bands, base, recipe, args.workers, args.address)
     trials = plan_trials(manifest, rule, bands)
     report = run_sweep(args.out, manifest, trials, max_retries=args.max_retries)
@@ -189,13 +189,18 @@ def cmd_plot(args) -> int:
 
 
 def cmd_table(args) -> int:
-    from zoo.sweep.edf import format_table, summarize
+    from zoo.sweep.edf import format_ks, format_table, pairwise_ks, summarize
 
     summaries = [summarize(d) for d in args.dirs]
     if args.json:
-        print(json.dumps([s.row() for s in summaries], indent=2))
+        tests = [
+            {"a": a, "b": b, "D": r.statistic, "p": r.pvalue, "n": r.n, "m": r.m} for a, b, r in pairwise_ks(summaries)
+        ]
+        print(json.dumps({"sweeps": [s.row() for s in summaries], "ks": tests}, indent=2))
     else:
         print(format_table(summaries))
+        if len(summaries) > 1:
+            print(format_ks(summaries))
     return 0
 
 

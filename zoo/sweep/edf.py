@@ -17,6 +17,7 @@ import numpy as np
 
 from zoo.atomic import atomic_path
 from zoo.errors import SweepError
+from zoo.sweep.ks import KSResult, ks_2samp
 from zoo.sweep.table import read_rows, space_name
 
 
@@ -104,6 +105,21 @@ def format_table(summaries: Iterable[SweepSummary]) -> str:
         )
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *lines])
+
+
+def pairwise_ks(summaries: Sequence[SweepSummary]) -> list[tuple[str, str, KSResult]]:
+    """The two-sample KS test of every pair of sweeps' errors, in the order given."""
+    return [
+        (a.label, b.label, ks_2samp(a.errors, b.errors)) for i, a in enumerate(summaries) for b in summaries[i + 1 :]
+    ]
+
+
+def format_ks(summaries: Sequence[SweepSummary]) -> str:
+    """One line per pair: D (the largest EDF gap), its p-value, the sample sizes."""
+    lines = ["two-sample Kolmogorov-Smirnov (D: largest gap between the EDFs; p: chance of a gap that large by luck)"]
+    for a, b, r in pairwise_ks(summaries):
+        lines.append(f"  {a} vs {b}: D = {r.statistic:.3f}  p = {r.pvalue:.3g}  (n = {r.n}, {r.m}; {r.method})")
+    return "\n".join(lines)
 
 
 def plot_edfs(summaries: Sequence[SweepSummary], out: str | os.PathLike, title: str | None = None) -> Path:

@@ -74,6 +74,7 @@ def read_rows(directory: Path) -> list[dict[str, Any]]:
             raise SweepError(f"{path}:{number} is not a JSON row ({err}); the table is corrupt") from None
         if not isinstance(row, dict) or "trial" not in row or "error" not in row:
             raise SweepError(f"{path}:{number} is not a trial row (needs 'trial' and 'error')")
+        _check_error(row["error"], f"{path}:{number}")
         rows.append(row)
     seen: set[int] = set()
     for row in rows:
@@ -81,6 +82,14 @@ def read_rows(directory: Path) -> list[dict[str, Any]]:
             raise SweepError(f"{path}: trial {row['trial']} is recorded twice; the table was edited by hand")
         seen.add(row["trial"])
     return rows
+
+
+def _check_error(value: Any, where: str) -> None:
+    """SweepError unless a row's error is a number in [0, 1] (NaN would poison every statistic)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SweepError(f"{where}: error {value!r} is not a number; fix or delete that line of the table")
+    if not (0.0 <= value <= 1.0):  # also refuses NaN and infinities
+        raise SweepError(f"{where}: error {value!r} is not a fraction in [0, 1]; fix or delete that line of the table")
 
 
 def append_row(directory: Path, row: Mapping[str, Any]) -> None:
