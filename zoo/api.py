@@ -15,8 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from flax import nnx
+from huggingface_hub import try_to_load_from_cache
 
-from zoo.errors import PretrainedError, UnknownModelError
+from zoo.data_config import (
+    DataConfig,
+    attach,
+    from_config_json,
+    from_folder,
+    from_packaged,
+    from_tag,
+    shipped_folder,
+)
+from zoo.errors import PretrainedError, SpecError, UnknownModelError
+from zoo.features import FeatureBackbone, as_backbone
 from zoo.hub.client import fetch_file, hub_settings, split_revision
 from zoo.hub.load import fetch_required, fetch_tag, load_hub_repo, load_tag
 from zoo.hub.tags import PretrainedTag, parse_tags, pick_tag
@@ -25,7 +36,7 @@ from zoo.nn.precision import set_compute_dtype
 from zoo.plugins import manager
 from zoo.registry import Entry, get_spec, registry
 from zoo.spec import ModelSpec
-from zoo.weights.config import CONFIG_NAME
+from zoo.weights.config import CONFIG_NAME, read_json
 from zoo.weights.layouts import LayoutSet
 from zoo.weights.pretrained import build_pretrained, load_folder
 from zoo.weights.state_file import WEIGHTS_NAME
@@ -48,13 +59,29 @@ def resolve_spec(name_or_spec: str | ModelSpec, **overrides: Any) -> ModelSpec:
 
 
 def create(
-    name_or_spec: str | ModelSpec, *, seed: int = 0, rngs: nnx.Rngs | None = None, dtype: Any = None, **overrides: Any
-) -> AnyNet:
+    name_or_spec: str | ModelSpec,
+    *,
+    seed: int = 0,
+    rngs: nnx.Rngs | None = None,
+    dtype: Any = None,
+    features_only: bool = False,
+    out_indices: int | tuple[int, ...] | None = None,
+    **overrides: Any,
+) -> AnyNet | FeatureBackbone:
     """Build a randomly initialised model; keyword overrides replace spec fields. `dtype=jnp.bfloat16`
-    computes in bfloat16 with float32 parameters and BN statistics (zoo.nn.precision)."""
+    computes in bfloat16 with float32 parameters and BN statistics (zoo.nn.precision).
+    `features_only=True` returns the backbone: a module whose output is the list of feature maps
+    `out_indices` selects (0 = stem, i = stage i; default all), with `feature_info`."""
+    _check_features(features_only, out_indices)
     spec = resolve_spec(name_or_spec, **overrides)
     model = AnyNet(spec, rngs=rngs if rngs is not None else nnx.Rngs(seed), plugins=manager())
-    return set_compute_dtype(model, dtype) if dtype is not None else model
+    model = set_compute_dtype(model, dtype) if dtype is not None else model
+    return as_backbone(model, out_indices) if features_only else model
+
+
+def _check_features(features_only: bool, out_indices: Any) -> None:
+    if out_indices is not None and not features_only:
+        raise SpecError("out_indices selects the maps of a backbone; pass features_only=True with it")
 
 
 def weight_layouts() -> LayoutSet:
@@ -151,8 +178,10 @@ def load(
     *,
     checkpoint_path: str | os.PathLike | None = None,
     seed: int = 0,
+    features_only: bool = False,
+    out_indices: int | tuple[int, ...] | None = None,
     **overrides: Any,
-) -> AnyNet:
+) -> AnyNet | FeatureBackbone:
     """Build a model, with pretrained weights when asked for (see docs/weights.md).
 
     - `load("regnetx_032")`: random init, as `create`.
@@ -163,8 +192,21 @@ def load(
     - `load(name_or_spec, checkpoint_path="model.safetensors")`: a local file in any registered
       layout; without a name, the spec comes from the file's own metadata.
     Overrides change spec fields; a different num_classes re-initialises the head, a different
-    in_channels adapts the stem.
+    in_channels adapts the stem. The model carries the data config of its source (zoo.data_config);
+    `features_only=True` / `out_indices` return its backbone, as `create` does.
     """
+    _check_features(features_only, out_indices)
+    model = _load(name, pretrained, checkpoint_path, seed, overrides)
+    return as_backbone(model, out_indices) if features_only else model
+
+
+def _load(
+    name: str | ModelSpec | None,
+    pretrained: bool | str,
+    checkpoint_path: str | os.PathLike | None,
+    seed: int,
+    overrides: dict[str, Any],
+) -> AnyNet:
     _check_pretrained(pretrained)
     if checkpoint_path is not None:
         return _load_checkpoint(name, pretrained, checkpoint_path, seed, overrides)
@@ -178,9 +220,13 @@ def load(
         what = "nothing" if name is None else f"{type(name).__name__} {name!r}"
         raise UnknownModelError(f"zoo.load got {what}; it takes {FORMS}")
     if name.startswith(HUB_PREFIX):
-        return load_hub_repo(_source(name, pretrained), layouts=weight_layouts(), seed=seed, **overrides)
+        repo = _source(name, pretrained)
+        model = load_hub_repo(repo, layouts=weight_layouts(), seed=seed, **overrides)
+        return attach(model, _hub_data_config(repo, model.spec))
     if name.startswith(LOCAL_DIR_PREFIX):
-        return load_folder(_source(name, pretrained), layouts=weight_layouts(), seed=seed, **overrides)
+        folder = _source(name, pretrained)
+        model = load_folder(folder, layouts=weight_layouts(), seed=seed, **overrides)
+        return attach(model, from_folder(folder, model.spec))
     entry, tag = split_tag(name)
     if tag is not None and not pretrained:
         raise PretrainedError(
@@ -191,8 +237,22 @@ def load(
         return create(entry.spec(), seed=seed, **overrides)
     layouts = weight_layouts()
     found = resolve_tag(name, pretrained)
+    if found.packaged:  # weights the package ships: no network
+        folder = shipped_folder(found.packaged)
+        model = load_folder(folder, layouts=layouts, seed=seed, **overrides)
+        return attach(model, from_packaged(folder, found, model.spec))
     layouts.get(found.layout, f"{entry.where} pretrained tag {found.tag!r}")  # before any download
-    return load_tag(found, entry.spec(), layouts=layouts, seed=seed, **overrides)
+    model = load_tag(found, entry.spec(), layouts=layouts, seed=seed, **overrides)
+    return attach(model, from_tag(found, model.spec))
+
+
+def _hub_data_config(repo: str, spec: ModelSpec) -> DataConfig:
+    """The data config in the config.json load_hub_repo just cached (read from the cache, no request)."""
+    repo_id, revision = split_revision(repo)
+    cached = try_to_load_from_cache(repo_id, CONFIG_NAME, revision=revision, cache_dir=hub_settings().cache_dir)
+    if isinstance(cached, str):
+        return from_config_json(read_json(cached), spec, f"Hub repo {repo_id} {CONFIG_NAME}")
+    return DataConfig.default_for(spec)
 
 
 def _load_checkpoint(
@@ -244,4 +304,7 @@ def download(name: str, pretrained: bool | str = True) -> Path:
         settings = hub_settings()
         fetch_file(repo_id, CONFIG_NAME, revision=revision, settings=settings, required=False)
         return fetch_required(repo_id, WEIGHTS_NAME, revision=revision, settings=settings)
-    return fetch_tag(resolve_tag(name, pretrained))
+    found = resolve_tag(name, pretrained)
+    if found.packaged:
+        return shipped_folder(found.packaged) / WEIGHTS_NAME
+    return fetch_tag(found)

@@ -193,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sweep_commands(sub)
 
+    from zoo.usage_cli import add_usage_commands
+
+    add_usage_commands(sub)
     return parser
 
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from zoo.errors import SpecError
+from zoo.errors import SpecError, WeightsFormatError
 from zoo.spec import ModelSpec
-from zoo.weights.config import Preprocessing
+from zoo.weights.config import CONFIG_NAME, Preprocessing, config_from_dict, is_zoo_config, read_json
 
-LABEL_SETS = {"imagenet-1k": "imagenet1k.txt"}
+LABEL_SETS = {"imagenet-1k": "imagenet1k.txt", "digits": "digits.txt", "fashion-mnist": "fashion_mnist.txt"}
+SHIPPED = "shipped"  # zoo/shipped/NAME: weights folders the package carries (packaged tags)
 
 
 @dataclass(frozen=True)
@@ -103,3 +105,65 @@ def attach(model: Any, config: DataConfig | None) -> Any:
         config = config.without_labels()
     model.data_config = config
     return model
+
+
+def shipped_folder(name: str) -> Path:
+    """The folder of a packaged tag's weights inside the installed package (zoo/shipped/NAME)."""
+    folder = Path(str(resources.files("zoo").joinpath(SHIPPED, name)))
+    if not (folder / CONFIG_NAME).is_file():
+        raise WeightsFormatError(f"the packaged weights {name!r} are missing from {folder}; reinstall anynet-zoo")
+    return folder
+
+
+def tag_labels(tag: Any, num_classes: int) -> tuple[str, ...] | None:
+    """A tag's class names: its `labels` set, else ImageNet-1k for timm-style '*in1k' tags of 1000 classes."""
+    if tag.labels:
+        return label_set(tag.labels)
+    if tag.tag.endswith("in1k") and num_classes == 1000:
+        return label_set("imagenet-1k")
+    return None
+
+
+def from_tag(tag: Any, spec: ModelSpec) -> DataConfig:
+    """The data config a pretrained tag records (zoo.hub.tags.PretrainedTag)."""
+    return DataConfig.from_preprocessing(tag.preprocessing(spec), tag_labels(tag, spec.num_classes))
+
+
+def from_config_json(data: Mapping[str, Any] | None, spec: ModelSpec, where: str) -> DataConfig:
+    """The data config a config.json records: ours, timm's pretrained_cfg, or transformers' id2label."""
+    default = DataConfig.default_for(spec)
+    if not data:
+        return default
+    if is_zoo_config(data):
+        config = config_from_dict(data, where)
+        return DataConfig.from_preprocessing(config.preprocessing, config.labels)
+    labels = None
+    if isinstance(data.get("id2label"), Mapping):  # transformers
+        id2label = data["id2label"]
+        labels = tuple(str(id2label.get(str(i), id2label.get(i, i))) for i in range(len(id2label)))
+    elif isinstance(data.get("label_names"), list):  # timm
+        labels = tuple(str(x) for x in data["label_names"])
+    cfg = data.get("pretrained_cfg") if isinstance(data.get("pretrained_cfg"), Mapping) else {}
+    try:
+        return replace(
+            default,
+            mean=tuple(float(x) for x in cfg.get("mean", default.mean)),
+            std=tuple(float(x) for x in cfg.get("std", default.std)),
+            interpolation=str(cfg.get("interpolation", default.interpolation)),
+            crop_pct=float(cfg.get("crop_pct", default.crop_pct)),
+            labels=labels,
+        )
+    except (TypeError, ValueError):
+        raise WeightsFormatError(f"{where}: malformed pretrained_cfg (mean, std, crop_pct must be numbers)") from None
+
+
+def from_folder(folder: str | Path, spec: ModelSpec) -> DataConfig:
+    """The data config of a folder's config.json (the spec's defaults when it has none)."""
+    path = Path(folder) / CONFIG_NAME
+    return from_config_json(read_json(path) if path.is_file() else None, spec, str(path))
+
+
+def from_packaged(folder: str | Path, tag: Any, spec: ModelSpec) -> DataConfig:
+    """A packaged tag's data config: its folder's config.json, with the tag's labels where that has none."""
+    config = from_folder(folder, spec)
+    return config if config.labels is not None else replace(config, labels=tag_labels(tag, spec.num_classes))

@@ -4,7 +4,8 @@ A tag names a Hub repo, a pinned revision, a file, its sha256 where known, the w
 the file is in (a layout registered through the zoo_add_weight_layouts hook: zoo, timm,
 transformers or a plugin's) and the facts users read (preprocessing, metrics, license).
 `{namespace}` in a hub_id is the project's Hub namespace, overridable by ZOO_HUB_NAMESPACE
-for forks and private mirrors.
+for forks and private mirrors. A `packaged` tag names a folder the package itself ships
+(zoo/shipped/NAME), which loads with no network; `labels` names a class-name list it ships.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ TAG_FIELDS = {
     "metrics",
     "description",
     "license",
+    "packaged",
+    "labels",
 }
 
 
@@ -49,7 +52,7 @@ class PretrainedTag:
 
     model: str
     tag: str
-    hub_id: str
+    hub_id: str = ""
     revision: str = "main"
     filename: str = "model.safetensors"
     sha256: str | None = None
@@ -62,6 +65,8 @@ class PretrainedTag:
     metrics: Mapping[str, float] = field(default_factory=dict)
     description: str = ""
     license: str | None = None
+    packaged: str | None = None
+    labels: str | None = None
 
     @property
     def name(self) -> str:
@@ -99,8 +104,11 @@ def parse_tags(model: str, table: Any, where: str) -> dict[str, PretrainedTag]:
         unknown = sorted(set(fields) - TAG_FIELDS)
         if unknown:
             raise RegistryError(f"{at}: unknown field(s) {unknown}; known fields are {sorted(TAG_FIELDS)}")
-        if not isinstance(fields.get("hub_id"), str) or "/" not in fields["hub_id"]:
-            raise RegistryError(f"{at}: 'hub_id' must be a Hub repo id 'org/name'")
+        packaged = fields.get("packaged")
+        if packaged is not None and not (isinstance(packaged, str) and re.fullmatch(r"[\w.-]+", packaged)):
+            raise RegistryError(f"{at}: 'packaged' must name a folder under zoo/shipped (letters, digits, . _ -)")
+        if packaged is None and (not isinstance(fields.get("hub_id"), str) or "/" not in fields["hub_id"]):
+            raise RegistryError(f"{at}: 'hub_id' must be a Hub repo id 'org/name' (or give 'packaged')")
         if not isinstance(fields.get("layout", "zoo"), str) or not fields.get("layout", "zoo"):
             raise RegistryError(f"{at}: 'layout' must name a weight layout (zoo, timm, transformers or a plugin's)")
         sha = fields.get("sha256")

@@ -1,0 +1,75 @@
+"""`zoo predict` and `zoo export`: a thin layer over zoo.predict and zoo.export.
+
+MODEL is spelled as zoo.load takes it; a registry name gets its default pretrained weights
+(`--tag` picks another), since predicting with random weights is never what is meant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _load(args: argparse.Namespace):
+    from zoo.api import SOURCE_PREFIXES, cli_source, load
+
+    source = cli_source(args.model)
+    if source.startswith(SOURCE_PREFIXES):
+        return load(source)
+    return load(source, pretrained=args.tag or True)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from zoo.predict import predict
+
+    model = _load(args)
+    results = predict(model, args.images, top_k=args.top_k)
+    if args.json:
+        print(json.dumps([{"image": str(i), **r.to_dict()} for i, r in zip(args.images, results)], indent=2))
+        return 0
+    for image, result in zip(args.images, results):
+        print(image)
+        for label, p in zip(result.labels, result.probabilities):
+            print(f"  {p:7.2%}  {label}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from zoo.export import export
+
+    model = _load(args)
+    platforms = tuple(args.platform) if args.platform else None
+    exported = export(model, args.out, platforms=platforms)
+    for kind, path in exported.files.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def _top_k(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_usage_commands(sub) -> None:
+    """Add `predict` and `export` to the `zoo` command's subparsers."""
+    p = sub.add_parser("predict", help="classify image files with a model's own preprocessing and labels")
+    p.add_argument("model", help="regnetx32, regnetx_032.pycls_in1k, hf-hub:org/repo or local-dir:PATH")
+    p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
+    p.add_argument("--top-k", type=_top_k, default=5, help="classes to show per image (default 5)")
+    p.add_argument("--tag", default=None, help="pretrained tag (default: the model's default tag)")
+    p.add_argument("--json", action="store_true", help="print one JSON list")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="write a model as a jax.export StableHLO artifact with its data config")
+    p.add_argument("model", help="regnetx32, regnetx_032.pycls_in1k, hf-hub:org/repo or local-dir:PATH")
+    p.add_argument("out", help="folder to write model.stablehlo and data_config.json into")
+    p.add_argument("--tag", default=None, help="pretrained tag (default: the model's default tag)")
+    p.add_argument(
+        "--platform", action="append", choices=("cpu", "cuda", "rocm", "tpu"), help="target platform (repeatable)"
+    )
+    p.set_defaults(func=cmd_export)
