@@ -32,5 +32,9 @@ def test_wheel_ships_the_registry(tmp_path):
         assert archive.read("zoo/registry.toml") == (ROOT / "registry.toml").read_bytes()
         names = archive.namelist()
         assert "zoo/nn/builtin.py" in names and "zoo/design/regnet.py" in names
+        for shipped in ("model.safetensors", "config.json"):  # regnetx32.digits: pretrained=True offline
+            path = f"zoo/shipped/regnetx32-digits/{shipped}"
+            assert archive.read(path) == (ROOT / "zoo" / "shipped" / "regnetx32-digits" / shipped).read_bytes()
+        assert len(archive.read("zoo/labels/imagenet1k.txt").decode().splitlines()) == 1000
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         assert "zoo = zoo.cli:main" in archive.read(entry_points).decode()
