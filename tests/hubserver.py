@@ -186,8 +186,9 @@ class HubHandler(BaseHTTPRequestHandler):
                 return self._create_repo()
             if method == "POST" and parts == ["api", "validate-yaml"]:
                 return self._validate_yaml()
-            if parts[:2] == ["api", "models"] and len(parts) >= 4:
-                repo_id, action, rest = "/".join(parts[2:4]), (parts[4] if len(parts) > 4 else None), parts[5:]
+            if parts[:2] in (["api", "models"], ["api", "datasets"]) and len(parts) >= 4:
+                kind = "datasets/" if parts[1] == "datasets" else ""  # dataset repos live apart, as the Hub keeps them
+                repo_id, action, rest = kind + "/".join(parts[2:4]), (parts[4] if len(parts) > 4 else None), parts[5:]
                 if method == "POST" and action == "preupload":
                     return self._preupload(repo_id, "/".join(rest))
                 if method == "POST" and action == "commit":
@@ -198,6 +199,8 @@ class HubHandler(BaseHTTPRequestHandler):
                     return self._info(repo_id, "/".join(rest) or "main")
                 if method == "GET" and action == "tree":
                     return self._tree(repo_id, rest[0] if rest else "main", "/".join(rest[1:]))
+            if method in ("GET", "HEAD") and len(parts) >= 6 and parts[0] == "datasets" and parts[3] == "resolve":
+                return self._resolve("/".join(parts[:3]), parts[4], "/".join(parts[5:]), head=method == "HEAD")
             if method in ("GET", "HEAD") and len(parts) >= 5 and parts[2] == "resolve":
                 return self._resolve("/".join(parts[:2]), parts[3], "/".join(parts[4:]), head=method == "HEAD")
         self._error(404, None, f"no route for {method} {url.path}", head=method == "HEAD")
@@ -212,6 +215,8 @@ class HubHandler(BaseHTTPRequestHandler):
         if not self._authorized():
             return self._error(401, None, "Invalid credentials in Authorization header")
         repo_id = f"{payload.get('organization')}/{payload['name']}" if payload.get("organization") else payload["name"]
+        if payload.get("type") == "dataset":
+            repo_id = f"datasets/{repo_id}"
         url = f"http://{self.headers['Host']}/{repo_id}"
         if repo_id in self.state.repos:
             return self._json(409, {"error": "You already created this model repo", "url": url})

@@ -183,3 +183,62 @@ def test_a_worker_opens_each_split_once():
     second = worker.run({**tiny_trials(2)[1]}, RECIPE)
     assert len(worker._data) == 1 and second["worker_trial"] == first["worker_trial"] + 1
     assert second["timings"]["data"] < 0.05  # cached: no reading, no normalising
+
+
+# -- populations on the Hub ---------------------------------------------------------------------
+def _finished_sweep(directory, errors):
+    manifest = make_manifest("tiny", len(errors), 0, (), TINY, RECIPE, workers=0)
+    from zoo.sweep.table import append_row, open_sweep
+
+    open_sweep(directory, manifest)
+    for i, e in enumerate(errors):
+        append_row(
+            directory,
+            {
+                "trial": i,
+                "space": "tiny",
+                "error": e,
+                "complexity": {"flops": 10 + i, "params": 5, "acts": 1},
+                "seconds": 1.5,
+                "spec": TINY.to_dict(),
+                "params": {"w": [8, 16]},
+            },
+        )
+
+
+def test_push_then_a_fresh_cache_reads_the_same_table_pinned_by_revision(hub, tmp_path, capsys, monkeypatch):
+    import yaml
+
+    from zoo.sweep.hub import fetch_sweep
+
+    local = tmp_path / "sweep"
+    _finished_sweep(local, [0.1, 0.25, 0.05])
+    assert main(["sweep", "push", str(local), "zoo-test/tiny-population"]) == 0
+    commit = capsys.readouterr().out.split("at commit ")[1].split(";")[0]
+    repo = hub.state.repos["datasets/zoo-test/tiny-population"]
+    files = repo.commits[commit]
+    assert {"results.parquet", "sweep.json", "README.md", "edf.png"} <= set(files)
+    front = yaml.safe_load(files["README.md"].decode().split("---")[1])
+    assert front["anynet_zoo_sweep"]["space"] == "tiny" and front["anynet_zoo_sweep"]["trials_finished"] == 3
+    assert front["anynet_zoo_sweep"]["dataset"] == "digits"
+
+    # A later commit on main must not change what the pinned reference reads.
+    _finished_sweep(tmp_path / "other", [0.9])
+    assert main(["sweep", "push", str(tmp_path / "other"), "zoo-test/tiny-population"]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "fresh-cache"))
+    fetched = fetch_sweep(f"hf-hub:zoo-test/tiny-population@{commit}")
+    assert read_rows(fetched) == read_rows(local)
+    assert main(["sweep", "table", str(local)]) == 0
+    expected = capsys.readouterr().out
+    assert main(["sweep", "table", f"hf-hub:zoo-test/tiny-population@{commit}"]) == 0
+    assert capsys.readouterr().out == expected
+    assert [r["error"] for r in read_rows(fetch_sweep("hf-hub:zoo-test/tiny-population"))] == [0.9]
+
+
+def test_a_missing_population_is_one_typed_error(hub):
+    from zoo.errors import HubError
+    from zoo.sweep.hub import fetch_sweep
+
+    with pytest.raises(HubError, match="cannot read sweep"):
+        fetch_sweep("hf-hub:zoo-test/nothing-here")

@@ -51,18 +51,25 @@ def add_sweep_commands(sub) -> None:
     p.set_defaults(func=cmd_sample)
 
     p = cmds.add_parser("plot", help="error EDFs of one or more sweeps on one plot")
-    p.add_argument("dirs", nargs="+", metavar="DIR")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep directories or hf-hub:ORG/NAME[@REV]")
     p.add_argument("--out", default="edf.png", help="image file (default edf.png)")
     p.add_argument("--title", default=None)
     p.set_defaults(func=cmd_plot)
 
     p = cmds.add_parser("table", help="summary of one or more sweeps: n, min/median/mean error, cost")
-    p.add_argument("dirs", nargs="+", metavar="DIR")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep directories or hf-hub:ORG/NAME[@REV]")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_table)
 
+    p = cmds.add_parser("push", help="publish a sweep as a Hub dataset repo (results.parquet, sweep.json, card, EDF)")
+    p.add_argument("dir", metavar="DIR", help="the --out DIR of a `zoo sweep run`")
+    p.add_argument("repo_id", metavar="ORG/NAME", help="dataset repo to create or update")
+    p.add_argument("--revision", default=None, help="branch to commit to (default main)")
+    p.add_argument("--private", action="store_true", default=None)
+    p.set_defaults(func=cmd_push)
+
     p = cmds.add_parser("fit", help="fit the RegNet rule (w0, wa, wm, depth) to a sweep's best models")
-    p.add_argument("dirs", nargs="+", metavar="DIR")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep directories or hf-hub:ORG/NAME[@REV]")
     p.add_argument("--top", type=int, default=None, help="models to fit (default: the best 10%%, at least 3)")
     p.set_defaults(func=cmd_fit)
 
@@ -180,10 +187,28 @@ def cmd_run(args) -> int:
     return 1 if report.failed else 0
 
 
+def _dirs(refs: list[str]) -> list[str]:
+    """Sweep directories for table/plot/fit: local paths, or `hf-hub:org/name[@rev]` fetched at that revision."""
+    from zoo.sweep.hub import resolve_sweep
+
+    return [resolve_sweep(ref) for ref in refs]
+
+
+def cmd_push(args) -> int:
+    from zoo.sweep.hub import push_sweep
+
+    commit = push_sweep(args.dir, args.repo_id, revision=args.revision, private=args.private)
+    print(
+        f"pushed {args.dir} to dataset {args.repo_id} at commit {commit}; read it back with "
+        f"`zoo sweep table hf-hub:{args.repo_id}@{commit}`"
+    )
+    return 0
+
+
 def cmd_plot(args) -> int:
     from zoo.sweep.edf import plot_edfs, summarize
 
-    path = plot_edfs([summarize(d) for d in args.dirs], args.out, title=args.title)
+    path = plot_edfs([summarize(d) for d in _dirs(args.dirs)], args.out, title=args.title)
     print(f"wrote {path}")
     return 0
 
@@ -191,7 +216,7 @@ def cmd_plot(args) -> int:
 def cmd_table(args) -> int:
     from zoo.sweep.edf import format_ks, format_table, pairwise_ks, summarize
 
-    summaries = [summarize(d) for d in args.dirs]
+    summaries = [summarize(d) for d in _dirs(args.dirs)]
     if args.json:
         tests = [
             {"a": a, "b": b, "D": r.statistic, "p": r.pvalue, "n": r.n, "m": r.m} for a, b, r in pairwise_ks(summaries)
@@ -209,7 +234,7 @@ def cmd_fit(args) -> int:
     from zoo.sweep.fit import fit_regnet, fit_rows
     from zoo.sweep.table import read_rows
 
-    rows = [r for d in args.dirs for r in read_rows(d)]
+    rows = [r for d in _dirs(args.dirs) for r in read_rows(d)]
     if not rows:
         from zoo.errors import SweepError
 

@@ -1,0 +1,194 @@
+"""Sweeps as Hugging Face Hub *dataset* repos: publish a population, read it back pinned by revision.
+
+A pushed sweep is one commit of four files: `results.parquet` (one row per trial: the columns
+people filter on, plus `row`, the trial's whole JSON row, so the table reads back losslessly),
+`sweep.json` (the manifest), `edf.png`, and a README.md dataset card whose YAML front matter
+says the space, band, recipe, dataset and counts. Parquet because the Hub's dataset viewer
+and every dataframe library read it directly. `hf-hub:org/name[@revision]` reads it back into
+a local sweep directory keyed by the commit it resolved to, so table, plot and fit work on it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from zoo.atomic import atomic_write_text
+from zoo.errors import HubError, SweepError
+from zoo.hub.client import check_repo_id, check_revision, hub_settings
+from zoo.sweep.table import MANIFEST, RESULTS, read_manifest, read_rows
+
+PREFIX = "hf-hub:"
+PARQUET = "results.parquet"
+PLOT = "edf.png"
+
+
+def results_parquet(rows: list[dict[str, Any]]) -> bytes:
+    """The results table as Parquet bytes: scalar columns for browsing, `row` (JSON) for a lossless read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "trial": pa.array([int(r["trial"]) for r in rows], pa.int64()),
+            "space": pa.array([str(r.get("space", "")) for r in rows], pa.string()),
+            "error": pa.array([float(r["error"]) for r in rows], pa.float64()),
+            "flops": pa.array([int(r.get("complexity", {}).get("flops", 0)) for r in rows], pa.int64()),
+            "params": pa.array([int(r.get("complexity", {}).get("params", 0)) for r in rows], pa.int64()),
+            "seconds": pa.array([float(r.get("seconds", 0.0)) for r in rows], pa.float64()),
+            "row": pa.array([json.dumps(r, sort_keys=True) for r in rows], pa.string()),
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def rows_from_parquet(path: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        column = pq.read_table(path, columns=["row"]).column("row").to_pylist()
+        return [json.loads(text) for text in column]
+    except Exception as err:  # noqa: BLE001 - any unreadable file is one typed error
+        raise SweepError(f"{path} is not a sweep results table ({type(err).__name__}: {err})") from None
+
+
+def dataset_card(manifest: dict[str, Any], rows: list[dict[str, Any]], repo_id: str) -> str:
+    """README.md: YAML front matter (space, bands, recipe, dataset, counts) and a short body."""
+    import yaml
+
+    errors = sorted(float(r["error"]) for r in rows)
+    recipe = manifest.get("recipe", {})
+    front = {
+        "tags": ["anynet-zoo", "design-space", "edf", str(manifest.get("space"))],
+        "configs": [{"config_name": "default", "data_files": PARQUET}],
+        "anynet_zoo_sweep": {
+            "space": manifest.get("space"),
+            "bands": manifest.get("bands", {}),
+            "dataset": recipe.get("dataset"),
+            "recipe": recipe,
+            "base": manifest.get("base", {}),
+            "sweep_seed": manifest.get("seed"),
+            "trials_planned": manifest.get("n"),
+            "trials_finished": len(rows),
+        },
+    }
+    median = errors[len(errors) // 2] if errors else float("nan")
+    body = (
+        f"# {repo_id}: {len(rows)} models sampled from `{manifest.get('space')}`\n\n"
+        "A design-space population written by `zoo sweep push` (anynet-zoo): each row is one model drawn "
+        "at random from the space inside the complexity band and trained with the fixed recipe above; "
+        "`error` is its final test error.\n\n"
+        f"Finished trials: {len(rows)} of {manifest.get('n')}; min error {100 * errors[0]:.2f}%, "
+        f"median {100 * median:.2f}%.\n\n"
+        if errors
+        else f"# {repo_id}\n\nNo finished trials yet.\n\n"
+    )
+    body += f"![error EDF]({PLOT})\n\nRead it back: `zoo sweep table hf-hub:{repo_id}@<commit>`.\n"
+    return "---\n" + yaml.safe_dump(front, sort_keys=False) + "---\n\n" + body
+
+
+def push_sweep(
+    directory: str | os.PathLike, repo_id: str, *, revision: str | None = None, private: bool | None = None
+) -> str:
+    """Publish sweep `directory` as dataset repo `repo_id` in one commit; returns the commit id."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    from zoo.sweep.edf import plot_edfs, summarize
+
+    check_repo_id(repo_id)
+    if revision is not None:
+        check_revision(revision)
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    if manifest is None:
+        raise SweepError(f"{directory} has no {MANIFEST}: give the --out DIR of a `zoo sweep run`")
+    rows = read_rows(directory)
+    if not rows:
+        raise SweepError(f"{directory} has no finished trials to publish; run the sweep first")
+    s = hub_settings()
+    if s.offline:
+        raise HubError(f"cannot push to {repo_id!r}: offline mode is on (HF_HUB_OFFLINE); unset it to push")
+    with tempfile.TemporaryDirectory() as tmp:
+        plot = plot_edfs([summarize(directory)], Path(tmp) / PLOT, title=f"{manifest.get('space')} (n={len(rows)})")
+        ops = [
+            CommitOperationAdd(path_in_repo=PARQUET, path_or_fileobj=results_parquet(rows)),
+            CommitOperationAdd(path_in_repo=MANIFEST, path_or_fileobj=(directory / MANIFEST).read_bytes()),
+            CommitOperationAdd(path_in_repo=PLOT, path_or_fileobj=plot.read_bytes()),
+            CommitOperationAdd(
+                path_in_repo="README.md", path_or_fileobj=dataset_card(manifest, rows, repo_id).encode()
+            ),
+        ]
+        api = HfApi(endpoint=s.endpoint, token=s.token)
+        try:
+            api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+            if revision and revision != "main":
+                api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
+            info = api.create_commit(
+                repo_id,
+                ops,
+                repo_type="dataset",
+                revision=revision,
+                commit_message=f"zoo sweep push: {len(rows)} trials of {manifest.get('space')}",
+            )
+        except Exception as err:  # noqa: BLE001 - HTTP and transport errors -> one typed line
+            raise HubError(
+                f"pushing sweep {directory} to dataset repo {repo_id!r} at {s.endpoint} failed: "
+                f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}. Check the name, the "
+                "connection and that your token (HF_TOKEN) may write there"
+            ) from None
+    return info.oid
+
+
+def is_hub_ref(text: str) -> bool:
+    return isinstance(text, str) and text.startswith(PREFIX)
+
+
+def fetch_sweep(ref: str) -> Path:
+    """`hf-hub:org/name[@revision]` -> a local sweep directory (sweep.json + results.jsonl) of that commit."""
+    from huggingface_hub import hf_hub_download
+
+    spec = ref[len(PREFIX) :]
+    repo_id, _, revision = spec.partition("@")
+    check_repo_id(repo_id)
+    if revision:
+        check_revision(revision)
+    s = hub_settings()
+    try:
+        files = {
+            name: Path(
+                hf_hub_download(
+                    repo_id,
+                    name,
+                    repo_type="dataset",
+                    revision=revision or None,
+                    cache_dir=s.cache_dir,
+                    endpoint=s.endpoint,
+                    token=s.token,
+                )
+            )
+            for name in (MANIFEST, PARQUET)
+        }
+    except Exception as err:  # noqa: BLE001 - one typed line for any fetch failure
+        raise HubError(
+            f"cannot read sweep {ref!r} from {s.endpoint}: {type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}. Check the repo name and revision (push it with "
+            "`zoo sweep push DIR org/name`)"
+        ) from None
+    commit = files[PARQUET].parent.name  # the snapshot folder is named for the commit it resolved to
+    local = Path(s.cache_dir) / "zoo-sweeps" / repo_id.replace("/", "--") / commit
+    if not (local / RESULTS).exists():
+        rows = rows_from_parquet(files[PARQUET])
+        atomic_write_text(local / MANIFEST, files[MANIFEST].read_text(encoding="utf-8"))
+        atomic_write_text(local / RESULTS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    return local
+
+
+def resolve_sweep(ref: str) -> str:
+    """A sweep directory for a CLI argument: local paths as given, `hf-hub:` refs fetched."""
+    return str(fetch_sweep(ref)) if is_hub_ref(ref) else ref
