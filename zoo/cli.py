@@ -199,9 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that compile models keep the compiled programs in JAX's persistent cache.
+COMPILING_COMMANDS = ("train", "eval", "sweep")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in COMPILING_COMMANDS:
+            from zoo.compilation_cache import enable_compilation_cache
+
+            enable_compilation_cache()
         code = args.func(args)
         sys.stdout.flush()
         return code
