@@ -197,3 +197,13 @@ def test_a_corrupted_config_json_served_once_is_fetched_again(hub):
     hub.state.inject("corrupt", "/config.json", method="GET")
     assert same(zoo.load("hf-hub:org/tiny"), original)
     assert len([r for r in hub.requests if r[0] == "GET" and r[1].endswith("/config.json")]) == 2
+
+
+def test_an_unwritable_cache_is_named_not_blamed_on_the_network(hub, tmp_path, monkeypatch):
+    pushed()
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache should be")
+    monkeypatch.setenv("HF_HUB_CACHE", str(blocker / "hub"))
+    with pytest.raises(HubError, match="cannot write the Hub cache") as info:
+        fetch_file("org/tiny", "model.safetensors")
+    assert not isinstance(info.value, HubConnectionError) and "\n" not in str(info.value)

@@ -201,6 +201,11 @@ def _network_error(err: BaseException, doing: str, s: HubSettings) -> HubError:
                 f"cannot connect to {s.endpoint} {doing} (connection refused or no route); "
                 "check the connection or HF_ENDPOINT"
             )
+        if isinstance(seen, OSError) and seen.errno is not None and seen.filename is not None:
+            return HubError(
+                f"cannot write the Hub cache {s.cache_dir} {doing}: {seen.strerror} ({seen.filename}); "
+                "free some space or set HF_HUB_CACHE to a writable folder"
+            )
         if isinstance(seen, (httpx2.TransportError, OSError)):
             return HubConnectionError(
                 f"the connection to {s.endpoint} broke {doing} ({type(seen).__name__}: "
