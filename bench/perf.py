@@ -2,13 +2,16 @@
 
     python bench/perf.py [--repeats 5] [--skip-train] [--skip-timm]
 
-1. RegNetX32 train step (batch 128, 96x96x1): the faithful linen transcription of the seed
-   (bench/seed_baseline.py, XLA's grouped conv) vs the zoo (fast lowering) vs the zoo with
-   ZOO_CONV_LOWERING=xla.
-2. RegNetX-3.2GF forward (batch 8, 224x224x3, eval): the zoo vs timm in PyTorch eager
-   (when torch and timm are installed) vs the zoo with the xla lowering.
-3. The machine's ceiling in this JAX: a large matmul and a large dense convolution.
-4. Train-step compile time of regnetx_032 and regnety_320.
+1. RegNetX32 train step (batch 128, 96x96x1; forward, cross-entropy, backward, SGD-Nesterov):
+   the faithful linen transcription of the seed (bench/seed_baseline.py, XLA's grouped conv)
+   vs the zoo (per-shape lowering) vs the zoo with ZOO_CONV_LOWERING=xla vs PyTorch eager on
+   the same architecture (transformers' RegNet with the seed's widths), when torch is there.
+2. RegNetX-200MF train step (batch 32, 224x224x3): the zoo vs timm's regnetx_002 in PyTorch.
+3. RegNetX-3.2GF forward (batch 8, 224x224x3, eval): the zoo vs timm in PyTorch eager NCHW,
+   eager channels_last and torch.compile (the best of the three is the anchor) vs the zoo
+   with the xla lowering.
+4. The machine's ceiling in this JAX: a large matmul and a large dense convolution.
+5. Train-step compile time of regnetx_032 and regnety_320.
 
 timm imports torchvision at import time (for a frozen-BN class and transform enums), and
 PyPI's torchvision does not load beside the CPU torch wheel used here; rather than a
@@ -69,7 +72,7 @@ def batch(n, size, channels, classes=10, seed=0):
 def book_train_step(x, y):
     model = BookRegNetX32(training=True)
     variables = model.init(jax.random.key(0), x[:1])
-    tx = optax.sgd(0.05, momentum=0.9)
+    tx = optax.sgd(0.05, momentum=0.9, nesterov=True)
     state = [variables["params"], variables["batch_stats"], tx.init(variables["params"])]
 
     @jax.jit
@@ -89,11 +92,11 @@ def book_train_step(x, y):
     return run
 
 
-def zoo_train_step(name, x, y, lowering):
+def _zoo_step(name, x, y):
     model = zoo.create(name)
     model.train()
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    tx = optax.sgd(0.05, momentum=0.9)
+    tx = optax.sgd(0.05, momentum=0.9, nesterov=True)
     state = [params, rest, tx.init(params)]
 
     def step(params, rest, opt, x, y):
@@ -106,6 +109,20 @@ def zoo_train_step(name, x, y, lowering):
         updates, opt = tx.update(grads, opt, params)
         return optax.apply_updates(params, updates), nnx.state(net, nnx.Not(nnx.Param)), opt, loss
 
+    return step, state
+
+
+def zoo_train_step_compile_seconds(name, x, y, lowering):
+    """Seconds to lower and compile the zoo's train step (bench/compile.py runs it in fresh processes)."""
+    step, state = _zoo_step(name, x, y)
+    start = time.perf_counter()
+    with conv_lowering(lowering):
+        jax.jit(step).lower(*state, x, y).compile()
+    return time.perf_counter() - start
+
+
+def zoo_train_step(name, x, y, lowering):
+    step, state = _zoo_step(name, x, y)
     with conv_lowering(lowering):
         jitted = jax.jit(step).lower(*state, x, y).compile()
 
@@ -153,11 +170,7 @@ class _TorchvisionStandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass
 
 
-def timm_forward(name, n, size):
-    try:
-        import torch
-    except ImportError:
-        return None
+def import_timm():
     try:
         import torchvision  # noqa: F401
     except Exception:
@@ -168,14 +181,89 @@ def timm_forward(name, n, size):
     except Exception as err:
         print(f"timm unavailable: {err}")
         return None
+    return timm
+
+
+def timm_forwards(name, n, size, compiled=True):
+    """regnetx_032's eval forward in timm: eager NCHW, eager channels_last and torch.compile."""
+    try:
+        import torch
+    except ImportError:
+        return {}
+    timm = import_timm()
+    if timm is None:
+        return {}
     model = timm.create_model(name, pretrained=False).eval()
     x = torch.randn(n, 3, size, size)
+    last = timm.create_model(name, pretrained=False).eval().to(memory_format=torch.channels_last)
+    x_last = x.contiguous(memory_format=torch.channels_last)
+
+    def runner(m, x):
+        def run():
+            with torch.no_grad():
+                m(x)
+
+        return run
+
+    runs = {"torch eager": runner(model, x), "torch channels_last": runner(last, x_last)}
+    if compiled:
+        try:
+            fn = torch.compile(model)
+            start = time.perf_counter()
+            with torch.no_grad():
+                fn(x)
+            print(f"  torch.compile of {name} forward: {time.perf_counter() - start:.1f} s")
+            runs["torch.compile"] = runner(fn, x)
+        except Exception as err:  # no C++ toolchain for inductor, etc.
+            print(f"torch.compile unavailable: {type(err).__name__}: {str(err)[:200]}")
+    return runs
+
+
+def torch_train_step(model, n, size, channels, classes):
+    """PyTorch's train step: forward, cross-entropy, backward, SGD-Nesterov update (eager, NCHW)."""
+    import torch
+
+    model.train()
+    x = torch.randn(n, channels, size, size)
+    y = torch.randint(0, classes, (n,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    loss_fn = torch.nn.CrossEntropyLoss()
 
     def run():
-        with torch.no_grad():
-            model(x)
+        opt.zero_grad(set_to_none=True)
+        out = model(x)
+        logits = out.logits if hasattr(out, "logits") else out
+        loss_fn(logits, y).backward()
+        opt.step()
 
     return run
+
+
+def torch_regnetx32_train(n, size):
+    """The seed's RegNetX32 in PyTorch: transformers' RegNet with the seed's widths."""
+    try:
+        from transformers import RegNetConfig, RegNetForImageClassification
+    except ImportError:
+        return None
+    config = RegNetConfig(
+        num_channels=1,
+        embedding_size=32,
+        hidden_sizes=[32, 80],
+        depths=[4, 6],
+        groups_width=16,
+        layer_type="x",
+        num_labels=10,
+    )
+    return torch_train_step(RegNetForImageClassification(config), n, size, 1, 10)
+
+
+def timm_train(name, n, size):
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    timm = import_timm()
+    return None if timm is None else torch_train_step(timm.create_model(name, pretrained=False), n, size, 3, 1000)
 
 
 # -- ceiling -----------------------------------------------------------------------------
@@ -196,7 +284,7 @@ def ceiling(repeats):
     }
 
 
-def compile_seconds(name, n, lowering="fast"):
+def compile_seconds(name, n, lowering="auto"):
     x, y = batch(n, 224, 3, 1000)
     model = zoo.create(name)
     model.train()
@@ -228,74 +316,91 @@ def main():
     parser = argparse.ArgumentParser(description="anynet-zoo CPU performance, side by side")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-train", action="store_true")
-    parser.add_argument("--skip-timm", action="store_true")
+    parser.add_argument("--skip-torch", "--skip-timm", action="store_true", help="leave PyTorch out")
+    parser.add_argument("--skip-torch-compile", action="store_true")
     parser.add_argument("--skip-compile", action="store_true")
     args = parser.parse_args()
     print(f"jax {jax.__version__}, {jax.devices()[0].device_kind}, {jax.device_count()} device(s)")
-    rows = []
+    rows = []  # (case, baseline, ours, xla, gflops, of ceiling, torch anchor, anchor name)
     ceil = ceiling(args.repeats)
     print(f"ceiling: matmul 2048^3 {ceil['matmul']:.1f} GFLOP/s, dense 3x3 conv {ceil['conv']:.1f} GFLOP/s")
     peak = max(ceil.values())
+
+    def report(label, t, n):
+        for name in t:
+            print(f"  {label} [{name}]: {median(t[name]):.3f} s, img/s {spread(t[name], n)}")
 
     if not args.skip_train:
         n = 128
         x, y = batch(n, 96, 1)
         fwd_macs = zoo.complexity("regnetx32", 96)["flops"]
-        book = book_train_step(x, y)
-        ours = zoo_train_step("regnetx32", x, y, "fast")
-        ours_xla = zoo_train_step("regnetx32", x, y, "xla")
-        t = interleaved({"book": book, "fast": ours, "xla": ours_xla}, args.repeats)
-        for name in t:
-            print(f"  regnetx32 train step [{name}]: {median(t[name]):.3f} s/step, img/s {spread(t[name], n)}")
-        gflops = 3 * 2 * fwd_macs * n / median(t["fast"]) / 1e9
+        fns = {
+            "seed": book_train_step(x, y),
+            "zoo": zoo_train_step("regnetx32", x, y, "auto"),
+            "xla": zoo_train_step("regnetx32", x, y, "xla"),
+        }
+        torch_run = None if args.skip_torch else torch_regnetx32_train(n, 96)
+        if torch_run is not None:
+            fns["torch eager"] = torch_run
+        t = interleaved(fns, args.repeats)
+        report("regnetx32 train step", t, n)
+        gflops = 3 * 2 * fwd_macs * n / median(t["zoo"]) / 1e9
+        rate = {k: n / median(v) for k, v in t.items()}
         rows.append(
-            (
-                "regnetx32 train b128 96x96x1",
-                n / median(t["book"]),
-                n / median(t["fast"]),
-                n / median(t["xla"]),
-                gflops,
-                gflops / peak,
-                None,
-            )
+            ("regnetx32 train b128 96x96x1", rate["seed"], rate["zoo"], rate["xla"], gflops, gflops / peak)
+            + ((rate["torch eager"], "torch eager") if "torch eager" in rate else (None, ""))
+        )
+
+        n = 32
+        x, y = batch(n, 224, 3, 1000)
+        fwd_macs = zoo.complexity("regnetx_002", 224)["flops"]
+        fns = {"zoo": zoo_train_step("regnetx_002", x, y, "auto"), "xla": zoo_train_step("regnetx_002", x, y, "xla")}
+        torch_run = None if args.skip_torch else timm_train("regnetx_002", n, 224)
+        if torch_run is not None:
+            fns["timm eager"] = torch_run
+        t = interleaved(fns, args.repeats)
+        report("regnetx_002 train step", t, n)
+        gflops = 3 * 2 * fwd_macs * n / median(t["zoo"]) / 1e9
+        rate = {k: n / median(v) for k, v in t.items()}
+        rows.append(
+            ("regnetx_002 train b32 224x224x3", rate["xla"], rate["zoo"], rate["xla"], gflops, gflops / peak)
+            + ((rate["timm eager"], "timm eager") if "timm eager" in rate else (None, ""))
         )
 
     n = 8
     x, _ = batch(n, 224, 3)
     fwd_macs = zoo.complexity("regnetx_032", 224)["flops"]
-    fns = {"fast": zoo_forward("regnetx_032", x, "fast"), "xla": zoo_forward("regnetx_032", x, "xla")}
-    torch_run = None if args.skip_timm else timm_forward("regnetx_032", n, 224)
-    if torch_run is not None:
-        fns["timm"] = torch_run
+    fns = {"zoo": zoo_forward("regnetx_032", x, "auto"), "xla": zoo_forward("regnetx_032", x, "xla")}
+    if not args.skip_torch:
+        fns.update(timm_forwards("regnetx_032", n, 224, compiled=not args.skip_torch_compile))
     t = interleaved(fns, args.repeats)
-    for name in t:
-        print(f"  regnetx_032 forward [{name}]: {median(t[name]):.3f} s, img/s {spread(t[name], n)}")
-    gflops = 2 * fwd_macs * n / median(t["fast"]) / 1e9
+    report("regnetx_032 forward", t, n)
+    gflops = 2 * fwd_macs * n / median(t["zoo"]) / 1e9
+    rate = {k: n / median(v) for k, v in t.items()}
+    torch_rates = {k: v for k, v in rate.items() if k.startswith("torch")}
+    best = max(torch_rates, key=torch_rates.get) if torch_rates else None
     rows.append(
-        (
-            "regnetx_032 fwd b8 224x224x3",
-            n / median(t["xla"]),
-            n / median(t["fast"]),
-            n / median(t["xla"]),
-            gflops,
-            gflops / peak,
-            n / median(t["timm"]) if "timm" in t else None,
-        )
+        ("regnetx_032 fwd b8 224x224x3", rate["xla"], rate["zoo"], rate["xla"], gflops, gflops / peak)
+        + ((torch_rates[best], best) if best else (None, ""))
     )
 
     if not args.skip_compile:
         for name in ("regnetx_032", "regnety_320"):
-            print(f"  train-step compile, {name} (batch 2, 224): {compile_seconds(name, 2):.1f} s")
+            print(f"  train-step compile, {name} (batch 2, 224): {compile_seconds(name, 2, 'auto'):.1f} s")
 
     print()
-    print("baseline = seed transcription (train) or the zoo on XLA's grouped conv (forward)")
-    head = f"{'case':<30} {'baseline':>9} {'ours':>8} {'ratio':>6} {'ours/xla':>8} {'GFLOP/s':>8} {'of ceil':>7} {'timm':>7} {'ours/timm':>9}"
+    print("img/s; baseline = seed transcription (regnetx32) or the zoo on XLA's own convs (the others);")
+    print("anchor = PyTorch 2 CPU on the same architecture (forward: the best of eager, channels_last, compile)")
+    head = (
+        f"{'case':<32} {'baseline':>9} {'zoo':>7} {'zoo/base':>8} {'zoo/xla':>7} {'GFLOP/s':>8} "
+        f"{'of ceil':>7} {'anchor':>7} {'zoo/anchor':>10}  anchor is"
+    )
     print(head)
-    for case, base, ours, xla, gf, frac, timm_rate in rows:
-        timm_cols = f"{timm_rate:>7.1f} {ours / timm_rate:>9.2f}" if timm_rate else f"{'-':>7} {'-':>9}"
+    for case, base, ours, xla, gf, frac, anchor, anchor_name in rows:
+        anchor_cols = f"{anchor:>7.1f} {ours / anchor:>10.2f}  {anchor_name}" if anchor else f"{'-':>7} {'-':>10}"
         print(
-            f"{case:<30} {base:>9.1f} {ours:>8.1f} {ours / base:>6.2f} {ours / xla:>8.2f} {gf:>8.1f} "
-            f"{frac:>7.0%} {timm_cols}"
+            f"{case:<32} {base:>9.1f} {ours:>7.1f} {ours / base:>8.2f} {ours / xla:>7.2f} {gf:>8.1f} "
+            f"{frac:>7.0%} {anchor_cols}"
         )
 
 

@@ -1,19 +1,31 @@
-"""Fast CPU lowerings of the convolutions this model family is made of.
+"""Each convolution lowered by its shape and backend: XLA's own conv on GPU/TPU, the fastest
+measured form on the CPU.
 
 XLA's CPU lowering of grouped convolution (`feature_group_count > 1`) runs at a small
-fraction of a dense convolution's speed, and its backward pass slower still; a 1x1
-convolution runs slower than the matrix product it is. The lowerings here compute the same
-functions from faster primitives with the kernel layout unchanged (HWIO, I = in/groups), so
-parameters, weight files and results stay the same; only speed differs (bench/NOTES.md).
+fraction of a dense convolution's speed (depthwise: under 1 GFLOP/s, its backward slower
+still), and a 1x1 convolution runs slower than the matrix product it is. The forms here
+compute the same function from faster primitives with the kernel layout unchanged (HWIO,
+I = in/groups), so parameters, weight files and results stay the same; only speed differs.
 
-    fast       grouped: one dense conv per group on its channel slice, concatenated;
-               1x1: a strided slice and a matrix product (default)
-    blockdiag  grouped: one dense conv with a block-diagonal kernel; 1x1 as in fast
-    xla        lax.conv_general_dilated as XLA lowers it (the fallback)
+Per-convolution forms (`choose` picks one from the shape and backend):
 
-Choose with `set_conv_lowering(name)`, the `conv_lowering(name)` context manager, or the
-ZOO_CONV_LOWERING environment variable. The choice is read when a function is traced, so a
-jitted function keeps the lowering it was traced with.
+    xla        lax.conv_general_dilated as XLA lowers it (GPU/TPU, dense kxk convs)
+    matmul     1x1: a strided slice and a matrix product
+    pergroup   grouped: one dense conv per group on its channel slice, concatenated
+    blockdiag  grouped: one dense conv with a block-diagonal kernel (g x the flops)
+    taps       grouped, few channels per group: one shifted multiply-add per kernel tap
+
+`choose` is the CPU rule, a few lines of thresholds measured by bench/conv_shapes.py
+(bench/NOTES.md, section 8). ZOO_CONV_LOWERING (or `set_conv_lowering` / the
+`conv_lowering` context manager) forces one lowering for every conv instead:
+
+    auto       the per-shape rule (default)
+    fast       pergroup for grouped convs, matmul for 1x1 (the rule before it was per shape)
+    blockdiag  blockdiag for grouped convs, matmul for 1x1
+    taps       taps for grouped convs, matmul for 1x1
+    xla        XLA's conv everywhere
+
+The choice is read when a function is traced, so a jitted function keeps what it was traced with.
 """
 
 from __future__ import annotations
@@ -21,18 +33,67 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
 from zoo.errors import ZooError
 
-LOWERINGS = ("fast", "blockdiag", "xla")
+LOWERINGS = ("auto", "fast", "blockdiag", "taps", "xla")
+FORMS = ("xla", "matmul", "pergroup", "blockdiag", "taps")
+_FORCED_GROUPED = {"fast": "pergroup", "blockdiag": "blockdiag", "taps": "taps"}
 _choice: str | None = None
 
 
+@dataclass(frozen=True)
+class ConvShape:
+    """What the rule looks at: one NHWC conv with a square-or-not kernel, zero dilation."""
+
+    batch: int
+    height: int
+    width: int
+    in_channels: int
+    out_channels: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    groups: int
+
+    @property
+    def in_per_group(self) -> int:
+        return self.in_channels // self.groups
+
+    @property
+    def out_per_group(self) -> int:
+        return self.out_channels // self.groups
+
+
+# The CPU rule's thresholds (bench/NOTES.md section 8 has the measurements behind each).
+TAPS_MAX_IN_PER_GROUP = 2  # depthwise-like convs: shifted multiply-adds beat every conv form
+PERGROUP_MAX_GROUPS = 24  # beyond this, per-group convs cost more compile time than they save
+BLOCKDIAG_MAX_GROUPS = 4  # block-diagonal kernels pay g x the flops: only for a few groups
+
+
+def choose(shape: ConvShape, backend: str | None = None, *, padded: bool = True) -> str:
+    """The form (one of FORMS) for a conv of this shape on `backend` (default: jax's default backend).
+
+    `padded` says whether the conv pads its input (a 1x1 matmul needs no padding).
+    """
+    backend = backend or jax.default_backend()
+    if backend != "cpu":
+        return "xla"  # cuDNN and the TPU compiler handle grouped and 1x1 convs natively
+    if shape.groups == 1:
+        return "matmul" if shape.kernel == (1, 1) and not padded else "xla"
+    if shape.in_per_group <= TAPS_MAX_IN_PER_GROUP:
+        return "taps"
+    if shape.groups <= PERGROUP_MAX_GROUPS:
+        return "pergroup"
+    return "taps"
+
+
 def current() -> str:
-    choice = _choice or os.environ.get("ZOO_CONV_LOWERING", "fast")
+    choice = _choice or os.environ.get("ZOO_CONV_LOWERING", "auto")
     if choice not in LOWERINGS:
         raise ZooError(f"ZOO_CONV_LOWERING={choice!r} is not a conv lowering; choose one of {LOWERINGS}")
     return choice
@@ -68,6 +129,46 @@ def _trivial(dilation) -> bool:
     return dilation is None or all(d == 1 for d in dilation)
 
 
+def _form(lowering: str, shape: ConvShape, padded: bool) -> str:
+    if lowering == "auto":
+        return choose(shape, padded=padded)
+    if lowering == "xla":
+        return "xla"
+    if shape.groups == 1:
+        return "matmul" if shape.kernel == (1, 1) and not padded else "xla"
+    return _FORCED_GROUPED[lowering]
+
+
+def _taps(lhs, rhs, strides, padding, groups, precision):
+    """Shifted (strided) input slices, one per kernel tap, times that tap's weights.
+
+    One channel per group: a multiply-add per tap (elementwise, no conv at all). More: the
+    taps are stacked into patches and contracted per group in one batched matrix product.
+    """
+    kh, kw, cin, out_channels = rhs.shape
+    opg = out_channels // groups
+    sh, sw = strides
+    x = jnp.pad(lhs, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+    n, hp, wp, _ = x.shape
+    ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    x = x.reshape(n, hp, wp, groups, cin)
+    w = rhs.reshape(kh, kw, cin, groups, opg)
+    taps = [
+        lax.slice(x, (0, i, j, 0, 0), (n, i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1, groups, cin), (1, sh, sw, 1, 1))
+        for i in range(kh)
+        for j in range(kw)
+    ]
+    if cin == 1:
+        out = None
+        for t, tap in enumerate(taps):
+            term = tap * w[t // kw, t % kw, 0][None, None, None]  # (n,ho,wo,g,1) * (g,opg)
+            out = term if out is None else out + term
+    else:
+        patches = jnp.concatenate(taps, axis=-1)  # (n, ho, wo, g, taps * cin)
+        out = jnp.einsum("nhwgk,kgo->nhwgo", patches, w.reshape(kh * kw * cin, groups, opg), precision=precision)
+    return out.reshape(n, ho, wo, out_channels)
+
+
 def conv_general_dilated(
     lhs,
     rhs,
@@ -82,7 +183,7 @@ def conv_general_dilated(
     preferred_element_type=None,
     **extra,
 ):
-    """Drop-in for lax.conv_general_dilated; NHWC/HWIO convs take the chosen lowering.
+    """Drop-in for lax.conv_general_dilated; NHWC/HWIO convs take the form chosen for their shape.
 
     `extra` (flax passes out_sharding) goes through to lax where it is set.
     """
@@ -104,28 +205,34 @@ def conv_general_dilated(
             **extra,
         )
 
-    choice = current()
+    lowering = current()
     plain = (
         batch_group_count == 1
         and _is_nhwc_hwio(dimension_numbers)
         and _trivial(lhs_dilation)
         and _trivial(rhs_dilation)
+        and not isinstance(padding, str)
+        and preferred_element_type is None
         and not extra
     )
-    if choice == "xla" or not plain:
+    if lowering == "xla" or not plain:
         return xla(lhs, rhs)
     kh, kw, in_per_group, out_channels = rhs.shape
     groups = feature_group_count
-    if (kh, kw) == (1, 1) and groups == 1 and not isinstance(padding, str) and all(p == (0, 0) for p in padding):
+    n, h, w, c = lhs.shape
+    padded = any(p != (0, 0) for p in map(tuple, padding))
+    shape = ConvShape(n, h, w, c, out_channels, (kh, kw), tuple(window_strides), groups)
+    form = _form(lowering, shape, padded)
+    if form == "xla":
+        return xla(lhs, rhs)
+    if form == "matmul":
         sh, sw = window_strides
         x = lhs[:, ::sh, ::sw, :] if (sh, sw) != (1, 1) else lhs
-        return lax.dot_general(
-            x, rhs[0, 0], (((3,), (0,)), ((), ())), precision=precision, preferred_element_type=preferred_element_type
-        )
-    if groups == 1:
-        return xla(lhs, rhs)
+        return lax.dot_general(x, rhs[0, 0], (((3,), (0,)), ((), ())), precision=precision)
+    if form == "taps":
+        return _taps(lhs, rhs, window_strides, padding, groups, precision)
     out_per_group = out_channels // groups
-    if choice == "blockdiag":
+    if form == "blockdiag":
         blocks = rhs.reshape(kh, kw, in_per_group, groups, out_per_group)
         eye = jnp.eye(groups, dtype=rhs.dtype)
         dense = jnp.einsum("hwcgo,fg->hwfcgo", blocks, eye).reshape(kh, kw, groups * in_per_group, out_channels)
