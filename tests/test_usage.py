@@ -202,3 +202,45 @@ def test_zoo_predict_command_prints_the_right_digit(digit_images, monkeypatch, c
     assert main(["predict", "regnetx32", str(paths[0]), str(paths[1]), "--top-k", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [row["labels"][0] for row in out] == labels[:2] and len(out[0]["labels"]) == 3
+
+
+# -- export ---------------------------------------------------------------------------------------
+RUN_WITHOUT_ZOO = """
+import json, sys
+import jax, numpy as np
+exported = jax.export.deserialize(open(sys.argv[1], "rb").read())
+config = json.load(open(sys.argv[2]))
+x = np.load(sys.argv[3])
+out = {str(n): np.asarray(exported.call(x[:n])).tolist() for n in (1, len(x))}
+assert not any(m == "zoo" or m.startswith("zoo.") for m in sys.modules), "zoo was imported"
+print(json.dumps({"logits": out, "input": config["input"]}))
+"""
+
+
+def test_stablehlo_export_runs_without_zoo_at_two_batch_sizes(tmp_path):
+    import subprocess
+    import sys
+
+    model = zoo.load("regnetx32", pretrained=True)
+    exported = zoo.export(model, tmp_path / "out")
+    x = np.random.default_rng(0).normal(size=(3, 96, 96, 1)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    run = subprocess.run(
+        [sys.executable, "-c", RUN_WITHOUT_ZOO, str(exported.files["stablehlo"]), str(exported.files["data_config"]),
+         str(tmp_path / "x.npy")],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    result = json.loads(run.stdout)
+    assert result["input"]["shape"] == ["batch", 96, 96, 1]
+    model.eval()
+    want = np.asarray(model(x))
+    np.testing.assert_allclose(np.array(result["logits"]["3"]), want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.array(result["logits"]["1"]), want[:1], rtol=1e-4, atol=1e-4)
+    saved = json.loads(exported.files["data_config"].read_text())
+    assert saved["labels"] == [str(i) for i in range(10)] and saved["mean"] == list(zoo.data_config(model).mean)
+
+
+def test_zoo_export_command_writes_the_artifact(tmp_path, capsys):
+    assert main(["export", "regnetx32", str(tmp_path / "e")]) == 0
+    assert (tmp_path / "e" / "model.stablehlo").stat().st_size > 100_000
+    assert json.loads((tmp_path / "e" / "data_config.json").read_text())["input_size"] == 96

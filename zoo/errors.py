@@ -130,6 +130,10 @@ class SamplingError(ZooError, ValueError):
     """A design space cannot be sampled as asked (no sampler, bad or unreachable complexity band)."""
 
 
+class ExportError(ZooError):
+    """A model could not be written as a portable artifact (a missing extra, an unknown format)."""
+
+
 class SweepError(ZooError):
     """A sweep directory or its results table is inconsistent with the command run on it."""
 

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from zoo.data_config import data_config
-from zoo.errors import SpecError
+from zoo.errors import ExportError
 from zoo.nn.conv_lowering import conv_lowering
 from zoo.weights.state_file import atomic_path
 
@@ -64,7 +64,10 @@ def export_stablehlo(model: nnx.Module, platforms: tuple[str, ...] | None = None
     lowering = "auto" if cpu_only else "xla"
     with conv_lowering(lowering):
         exported = jax.export.export(jax.jit(_forward(model)), platforms=platforms)(example)
-    return bytes(exported.serialize())
+    try:
+        return bytes(exported.serialize())
+    except ImportError as err:  # jax serializes with flatbuffers, which it does not require
+        raise ExportError(f"{err}; install the export extra: pip install 'anynet-zoo[export]'") from None
 
 
 def export(
@@ -77,7 +80,7 @@ def export(
     """Write `model` in each of `formats` (now 'stablehlo') into `directory`, with data_config.json."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
-        raise SpecError(f"unknown export format(s) {unknown}; choose from {list(FORMATS)}")
+        raise ExportError(f"unknown export format(s) {unknown}; choose from {list(FORMATS)}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
