@@ -247,7 +247,7 @@ def test_fine_tuning_from_a_saved_folder_makes_a_new_head(data_dir, tmp_path):
     save_pretrained(five, tmp_path / "five")
     with pytest.warns(UserWarning, match="head .*freshly initialised"):
         result = fit(
-            str(tmp_path / "five"),
+            f"local-dir:{tmp_path / 'five'}",
             quick(data_dir, epochs=1, lr=1e-9, schedule="constant", warmup_epochs=0, weight_decay=0.0),
             progress=False,
         )

@@ -217,7 +217,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         args.split,
         batch_size=args.batch_size,
         image_size=args.image_size,
-        normalization=saved_normalization(args.model),
+        normalization=saved_normalization(str(args.model).removeprefix("local-dir:")),
         data_dir=args.data_dir,
     )
     if jax.process_index() == 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,6 @@ from zoo.data.arrays import ARRAYS, array_splits
 from zoo.errors import CheckpointError, TrainConfigError
 from zoo.train.config import TrainConfig
 
-LOCAL_DIR = "local-dir:"
 # Settings that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = {"data_dir", "checkpoint_every", "keep_checkpoints", "eval_batch_size"}
 
@@ -30,8 +28,6 @@ def build_model(model, *, num_classes: int, image_size: int | None, pretrained: 
         return model
     import zoo
 
-    if isinstance(model, (str, os.PathLike)) and Path(model).is_dir() and not str(model).startswith(LOCAL_DIR):
-        model = f"{LOCAL_DIR}{model}"  # a folder written by `zoo train --out` or save_pretrained
     overrides = {"num_classes": num_classes}
     if image_size:
         overrides["input_size"] = image_size
