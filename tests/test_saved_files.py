@@ -69,3 +69,15 @@ def test_dataset_and_metric_names_cannot_break_the_card(tmp_path, text):
 
 def test_markdown_text_keeps_plain_names_readable():
     assert markdown_text("imagenet-1k") == "imagenet-1k" and markdown_text("top1 acc") == "top1 acc"
+
+
+def test_an_unwritable_or_overlong_folder_is_a_typed_error(tmp_path):
+    from zoo.errors import WriteError
+
+    model = zoo.create(SPEC)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for target in (tmp_path / ("x" * 300), blocker / "m"):
+        with pytest.raises(WriteError, match="cannot save the model to") as info:
+            save_pretrained(model, target)
+        assert "\n" not in str(info.value)

@@ -99,6 +99,10 @@ class HubServerError(HubError):
     """The Hub answered with a server error (HTTP 5xx)."""
 
 
+class WriteError(ZooError, OSError):
+    """A file cannot be written (no space left, read-only folder, name too long); any old file is kept."""
+
+
 class DatasetError(ZooError):
     """A dataset cannot be found, prepared or read, or does not fit image classification."""
 

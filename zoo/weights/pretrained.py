@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from flax import nnx
 
-from zoo.errors import WeightsFormatError
+from zoo.errors import WeightsFormatError, WriteError
 from zoo.nn.anynet import AnyNet
 from zoo.plugins import manager
 from zoo.plugins.layout_records import WeightLayout
@@ -48,8 +48,14 @@ def save_pretrained(
     """Write model.safetensors and config.json into `directory` (each atomically); returns the folder."""
     directory = Path(directory)
     config = make_config(model.spec, preprocessing=preprocessing, labels=labels, architecture=architecture)
-    save_weights(model, directory / WEIGHTS_NAME)
-    write_config(config, directory / CONFIG_NAME)
+    try:
+        save_weights(model, directory / WEIGHTS_NAME)
+        write_config(config, directory / CONFIG_NAME)
+    except OSError as err:
+        raise WriteError(
+            f"cannot save the model to {directory}: {err.strerror or err} ({err.filename or directory}); "
+            "choose a writable folder with space left and a shorter name. Any earlier files there are intact"
+        ) from None
     return directory
 
 
