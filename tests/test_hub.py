@@ -90,7 +90,7 @@ def test_registry_tag_loads_the_seed_weights_from_the_project_namespace(hub):
     trained = zoo.create("regnetx32", seed=5)
     zoo.push_to_hub(trained, "zoo-test/regnetx32-fashion-mnist", commit_message="seed recipe")
     for loaded in (
-        zoo.load("regnetx32", pretrained=True),
+        zoo.load("regnetx32", pretrained="fashion_mnist"),
         zoo.load("regnetx32.fashion_mnist", pretrained=True),
         zoo.load("RegNetX32", pretrained="fashion_mnist"),
     ):
@@ -151,10 +151,10 @@ def test_wrong_shapes_on_the_hub_raise_a_mismatch(hub):
 def test_offline_with_a_warm_cache_makes_no_request(hub, monkeypatch):
     trained = zoo.create("regnetx32", seed=6)
     zoo.push_to_hub(trained, "zoo-test/regnetx32-fashion-mnist", commit_message="w")
-    zoo.load("regnetx32", pretrained=True)
+    zoo.load("regnetx32", pretrained="fashion_mnist")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     before = len(hub.requests)
-    assert same_weights(zoo.load("regnetx32", pretrained=True), trained)
+    assert same_weights(zoo.load("regnetx32", pretrained="fashion_mnist"), trained)
     assert hub.requests[before:] == []
 
 
@@ -163,7 +163,7 @@ def test_offline_with_a_cold_cache_names_repo_file_and_remedy(hub, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     before = len(hub.requests)
     with pytest.raises(OfflineCacheError) as info:
-        zoo.load("regnetx32", pretrained=True)
+        zoo.load("regnetx32", pretrained="fashion_mnist")
     message = str(info.value)
     assert "zoo-test/regnetx32-fashion-mnist" in message and "model.safetensors" in message
     assert "zoo download" in message and hub.requests[before:] == []
@@ -173,7 +173,7 @@ def test_namespace_env_var_redirects_the_project_tags(hub, monkeypatch):
     monkeypatch.setenv("ZOO_HUB_NAMESPACE", "my-fork")
     trained = zoo.create("regnetx32", seed=8)
     zoo.push_to_hub(trained, "my-fork/regnetx32-fashion-mnist", commit_message="fork")
-    assert same_weights(zoo.load("regnetx32", pretrained=True), trained)
+    assert same_weights(zoo.load("regnetx32", pretrained="fashion_mnist"), trained)
 
 
 def test_a_private_repo_needs_the_token(hub, monkeypatch, tmp_path):
