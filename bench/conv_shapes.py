@@ -157,7 +157,7 @@ def main() -> None:
         result = measure(shape, forms, args.repeats)
         conv_shape = cl.ConvShape(*lhs, rhs[3], tuple(rhs[:2]), tuple(strides), groups)
         padded = any(p != (0, 0) for p in padding)
-        rule = cl.choose(conv_shape, "cpu", padded=padded)
+        rule = cl.choose(conv_shape, padded=padded)  # on this backend
         best = min(result, key=lambda f: result[f][1])
         cells = "  ".join(
             f"{f} {2 * macs / r[0] / 1e9:.1f}/{6 * macs / r[1] / 1e9:.1f} c{r[2]:.1f}" for f, r in result.items()

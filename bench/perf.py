@@ -113,12 +113,14 @@ def _zoo_step(name, x, y):
 
 
 def zoo_train_step_compile_seconds(name, x, y, lowering):
-    """Seconds to lower and compile the zoo's train step (bench/compile.py runs it in fresh processes)."""
+    """Seconds to trace and lower, and to compile, the zoo's train step (bench/compile.py runs it in fresh processes)."""
     step, state = _zoo_step(name, x, y)
     start = time.perf_counter()
     with conv_lowering(lowering):
-        jax.jit(step).lower(*state, x, y).compile()
-    return time.perf_counter() - start
+        lowered = jax.jit(step).lower(*state, x, y)
+        mid = time.perf_counter()
+        lowered.compile()
+    return mid - start, time.perf_counter() - mid
 
 
 def zoo_train_step(name, x, y, lowering):
