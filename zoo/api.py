@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from flax import nnx
 from huggingface_hub import try_to_load_from_cache
@@ -56,6 +56,32 @@ def resolve_spec(name_or_spec: str | ModelSpec, **overrides: Any) -> ModelSpec:
     """A spec from a name or spec, with ModelSpec fields overridden (num_classes=..., ...)."""
     spec = name_or_spec if isinstance(name_or_spec, ModelSpec) else get_spec(name_or_spec)
     return spec.replace(**overrides) if overrides else spec
+
+
+@overload
+def create(
+    name_or_spec: str | ModelSpec,
+    *,
+    seed: int = 0,
+    rngs: nnx.Rngs | None = None,
+    dtype: Any = None,
+    features_only: Literal[False] = False,
+    out_indices: int | tuple[int, ...] | None = None,
+    **overrides: Any,
+) -> AnyNet: ...
+
+
+@overload
+def create(
+    name_or_spec: str | ModelSpec,
+    *,
+    seed: int = 0,
+    rngs: nnx.Rngs | None = None,
+    dtype: Any = None,
+    features_only: bool,
+    out_indices: int | tuple[int, ...] | None = None,
+    **overrides: Any,
+) -> AnyNet | FeatureBackbone: ...
 
 
 def create(
@@ -238,9 +264,9 @@ def _load(
     layouts = weight_layouts()
     found = resolve_tag(name, pretrained)
     if found.packaged:  # weights the package ships: no network
-        folder = shipped_folder(found.packaged)
-        model = load_folder(folder, layouts=layouts, seed=seed, **overrides)
-        return attach(model, from_packaged(folder, found, model.spec))
+        shipped = shipped_folder(found.packaged)
+        model = load_folder(shipped, layouts=layouts, seed=seed, **overrides)
+        return attach(model, from_packaged(shipped, found, model.spec))
     layouts.get(found.layout, f"{entry.where} pretrained tag {found.tag!r}")  # before any download
     model = load_tag(found, entry.spec(), layouts=layouts, seed=seed, **overrides)
     return attach(model, from_tag(found, model.spec))

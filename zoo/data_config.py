@@ -143,7 +143,7 @@ def from_config_json(data: Mapping[str, Any] | None, spec: ModelSpec, where: str
         labels = tuple(str(id2label.get(str(i), id2label.get(i, i))) for i in range(len(id2label)))
     elif isinstance(data.get("label_names"), list):  # timm
         labels = tuple(str(x) for x in data["label_names"])
-    cfg = data.get("pretrained_cfg") if isinstance(data.get("pretrained_cfg"), Mapping) else {}
+    cfg: Mapping[str, Any] = data["pretrained_cfg"] if isinstance(data.get("pretrained_cfg"), Mapping) else {}
     try:
         return replace(
             default,

@@ -4,6 +4,8 @@ output shape as the d2l book does."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -28,6 +30,7 @@ def layer_shapes(model_or_name, input_shape: tuple[int, ...]) -> list[tuple[str,
         raise SpecError(
             f"input_shape must be four positive integers (N, H, W, C) below 2**31, got {tuple(input_shape)}"
         )
+    model: Any
     if isinstance(model_or_name, str):
         model = nnx.eval_shape(lambda: create(model_or_name))
     else:

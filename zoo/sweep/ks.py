@@ -31,7 +31,7 @@ class KSResult:
     method: str
 
 
-def ks_statistic(a: Sequence[float], b: Sequence[float]) -> float:
+def ks_statistic(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
     """max over all e of |F_a(e) - F_b(e)|, the EDFs evaluated on the pooled sample."""
     x, y = _sample(a, "first"), _sample(b, "second")
     grid = np.concatenate([x, y])
@@ -50,7 +50,7 @@ def ks_2samp(a: Sequence[float], b: Sequence[float]) -> KSResult:
     return KSResult(d, _asymptotic_pvalue(d, n, m), n, m, "asymptotic")
 
 
-def _sample(values: Sequence[float], which: str) -> np.ndarray:
+def _sample(values: Sequence[float] | np.ndarray, which: str) -> np.ndarray:
     x = np.sort(np.asarray(values, dtype=float))
     if x.size == 0:
         raise SweepError(f"a KS test needs errors in both samples; the {which} is empty")

@@ -44,9 +44,9 @@ class _Layer:
 
 def _split(module: nnx.Module) -> _Layer:
     module.train()
-    train_def, params, rest = nnx.split(module, nnx.Param, ...)
+    train_def, params, rest = nnx.split(module, nnx.Param, ...)  # type: ignore[misc]  # nnx types a variadic tuple
     module.eval()
-    eval_def, _, _ = nnx.split(module, nnx.Param, ...)
+    eval_def, _, _ = nnx.split(module, nnx.Param, ...)  # type: ignore[misc]
     return _Layer(train_def, eval_def, params, rest, jax.tree.map(jnp.zeros_like, params))
 
 
