@@ -52,7 +52,7 @@ def open_sweep(directory: Path, manifest: Mapping[str, Any]) -> None:
         atomic_write_text(directory / MANIFEST, json.dumps(dict(manifest), indent=2, sort_keys=True) + "\n")
 
 
-def read_rows(directory: Path) -> list[dict[str, Any]]:
+def read_rows(directory: str | Path) -> list[dict[str, Any]]:
     """The finished trials of a sweep directory, in the order they finished."""
     path = Path(directory) / RESULTS
     if not Path(directory).is_dir():
