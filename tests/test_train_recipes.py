@@ -93,7 +93,7 @@ def test_ema_weights_are_evaluated_and_saved_and_differ_from_the_raw_ones(data_d
 
 
 def test_resume_extends_a_constant_schedule_run_to_what_a_longer_run_gives(data_dir, tmp_path):
-    config = quick(data_dir, schedule="constant", epochs=1)
+    config = quick(data_dir, schedule="constant", epochs=1, ema_decay=0.9)  # the EMA resumes too
     fit(TINY, config, out_dir=tmp_path / "short", progress=False)
     extended = fit(TINY, config.replace(epochs=2), out_dir=tmp_path / "short", resume=True, progress=False)
     longer = fit(TINY, config.replace(epochs=2), out_dir=tmp_path / "long", progress=False)
