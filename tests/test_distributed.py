@@ -179,7 +179,7 @@ def test_two_processes_train_together_on_loopback(data_dir, tmp_path):
     assert "on 2 device(s)" in outputs[0][0]  # process 0 reports; both processes' devices took part
     assert "test: top-1" not in outputs[1][0]  # only process 0 reports and writes
     together = zoo.load(f"local-dir:{out}")
-    alone = fit(str(tmp_path / "tiny"), TrainConfig(**SETTINGS, data_dir=data_dir), progress=False)
+    alone = fit(f"local-dir:{tmp_path / 'tiny'}", TrainConfig(**SETTINGS, data_dir=data_dir), progress=False)
     for a, b in zip(_leaves(alone.model), _leaves(together), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert (Path(out) / "checkpoints" / "4").is_dir()
