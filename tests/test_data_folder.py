@@ -6,11 +6,14 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 import zoo
 from zoo.data import open_split
 from zoo.data.arrays import array_splits
+from zoo.data.split import seeded_holdout
 from zoo.errors import DatasetError
 from zoo.train import TrainConfig, fit
 
@@ -141,3 +144,15 @@ def test_fit_trains_on_numpy_arrays_with_class_names(tmp_path):
 def test_bad_arrays_are_typed_errors(images, labels, message):
     with pytest.raises(DatasetError, match=message):
         array_splits((images, labels), (images, labels))
+
+
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=60), st.integers(0, 3))
+def test_the_seeded_holdout_takes_a_fifth_of_every_class_and_is_stable(labels, seed):
+    labels = np.asarray(labels)
+    held = seeded_holdout(labels, 0.2, seed)
+    assert np.array_equal(held, seeded_holdout(labels, 0.2, seed))
+    for label in np.unique(labels):
+        count = int((labels == label).sum())
+        expected = int(round(count * 0.2)) or (1 if count > 1 else 0)
+        assert int(held[labels == label].sum()) == expected
+        assert count == 1 or not held[labels == label].all()  # a class never loses all its training images
