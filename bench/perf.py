@@ -321,6 +321,11 @@ def main():
     parser.add_argument("--skip-torch", "--skip-timm", action="store_true", help="leave PyTorch out")
     parser.add_argument("--skip-torch-compile", action="store_true")
     parser.add_argument("--skip-compile", action="store_true")
+    parser.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="leave out the seed and xla-lowering variants (slow: minutes a step)",
+    )
     args = parser.parse_args()
     print(f"jax {jax.__version__}, {jax.devices()[0].device_kind}, {jax.device_count()} device(s)")
     rows = []  # (case, baseline, ours, xla, gflops, of ceiling, torch anchor, anchor name)
@@ -336,11 +341,9 @@ def main():
         n = 128
         x, y = batch(n, 96, 1)
         fwd_macs = zoo.complexity("regnetx32", 96)["flops"]
-        fns = {
-            "seed": book_train_step(x, y),
-            "zoo": zoo_train_step("regnetx32", x, y, "auto"),
-            "xla": zoo_train_step("regnetx32", x, y, "xla"),
-        }
+        fns = {"zoo": zoo_train_step("regnetx32", x, y, "auto")}
+        if not args.no_baselines:
+            fns.update(seed=book_train_step(x, y), xla=zoo_train_step("regnetx32", x, y, "xla"))
         torch_run = None if args.skip_torch else torch_regnetx32_train(n, 96)
         if torch_run is not None:
             fns["torch eager"] = torch_run
@@ -349,14 +352,16 @@ def main():
         gflops = 3 * 2 * fwd_macs * n / median(t["zoo"]) / 1e9
         rate = {k: n / median(v) for k, v in t.items()}
         rows.append(
-            ("regnetx32 train b128 96x96x1", rate["seed"], rate["zoo"], rate["xla"], gflops, gflops / peak)
+            ("regnetx32 train b128 96x96x1", rate.get("seed"), rate["zoo"], rate.get("xla"), gflops, gflops / peak)
             + ((rate["torch eager"], "torch eager") if "torch eager" in rate else (None, ""))
         )
 
         n = 32
         x, y = batch(n, 224, 3, 1000)
         fwd_macs = zoo.complexity("regnetx_002", 224)["flops"]
-        fns = {"zoo": zoo_train_step("regnetx_002", x, y, "auto"), "xla": zoo_train_step("regnetx_002", x, y, "xla")}
+        fns = {"zoo": zoo_train_step("regnetx_002", x, y, "auto")}
+        if not args.no_baselines:
+            fns["xla"] = zoo_train_step("regnetx_002", x, y, "xla")
         torch_run = None if args.skip_torch else timm_train("regnetx_002", n, 224)
         if torch_run is not None:
             fns["timm eager"] = torch_run
@@ -365,14 +370,16 @@ def main():
         gflops = 3 * 2 * fwd_macs * n / median(t["zoo"]) / 1e9
         rate = {k: n / median(v) for k, v in t.items()}
         rows.append(
-            ("regnetx_002 train b32 224x224x3", rate["xla"], rate["zoo"], rate["xla"], gflops, gflops / peak)
+            ("regnetx_002 train b32 224x224x3", rate.get("xla"), rate["zoo"], rate.get("xla"), gflops, gflops / peak)
             + ((rate["timm eager"], "timm eager") if "timm eager" in rate else (None, ""))
         )
 
     n = 8
     x, _ = batch(n, 224, 3)
     fwd_macs = zoo.complexity("regnetx_032", 224)["flops"]
-    fns = {"zoo": zoo_forward("regnetx_032", x, "auto"), "xla": zoo_forward("regnetx_032", x, "xla")}
+    fns = {"zoo": zoo_forward("regnetx_032", x, "auto")}
+    if not args.no_baselines:
+        fns["xla"] = zoo_forward("regnetx_032", x, "xla")
     if not args.skip_torch:
         fns.update(timm_forwards("regnetx_032", n, 224, compiled=not args.skip_torch_compile))
     t = interleaved(fns, args.repeats)
@@ -382,7 +389,7 @@ def main():
     torch_rates = {k: v for k, v in rate.items() if k.startswith("torch")}
     best = max(torch_rates, key=torch_rates.get) if torch_rates else None
     rows.append(
-        ("regnetx_032 fwd b8 224x224x3", rate["xla"], rate["zoo"], rate["xla"], gflops, gflops / peak)
+        ("regnetx_032 fwd b8 224x224x3", rate.get("xla"), rate["zoo"], rate.get("xla"), gflops, gflops / peak)
         + ((torch_rates[best], best) if best else (None, ""))
     )
 
@@ -400,10 +407,9 @@ def main():
     print(head)
     for case, base, ours, xla, gf, frac, anchor, anchor_name in rows:
         anchor_cols = f"{anchor:>7.1f} {ours / anchor:>10.2f}  {anchor_name}" if anchor else f"{'-':>7} {'-':>10}"
-        print(
-            f"{case:<32} {base:>9.1f} {ours:>7.1f} {ours / base:>8.2f} {ours / xla:>7.2f} {gf:>8.1f} "
-            f"{frac:>7.0%} {anchor_cols}"
-        )
+        base_cols = f"{base:>9.1f}" if base else f"{'-':>9}"
+        ratio_cols = f"{ours / base:>8.2f} {ours / xla:>7.2f}" if base else f"{'-':>8} {'-':>7}"
+        print(f"{case:<32} {base_cols} {ours:>7.1f} {ratio_cols} {gf:>8.1f} {frac:>7.0%} {anchor_cols}")
 
 
 if __name__ == "__main__":
