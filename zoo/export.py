@@ -44,7 +44,7 @@ class Exported:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def _forward(model: nnx.Module):
+def _forward(model: Any):
     model.eval()
     graphdef, state = nnx.split(model)
     return lambda x: nnx.merge(graphdef, state)(x)
@@ -55,7 +55,7 @@ def _input_shape(model: Any) -> tuple[int, int, int]:
     return config.input_size, config.input_size, model.spec.in_channels
 
 
-def export_stablehlo(model: nnx.Module, platforms: tuple[str, ...] | None = None) -> bytes:
+def export_stablehlo(model: Any, platforms: tuple[str, ...] | None = None) -> bytes:
     """The serialized jax.export artifact: f32[batch, H, W, C] -> logits, batch symbolic."""
     (batch,) = jax.export.symbolic_shape("batch")
     example = jax.ShapeDtypeStruct((batch, *_input_shape(model)), jnp.float32)
@@ -71,7 +71,7 @@ def export_stablehlo(model: nnx.Module, platforms: tuple[str, ...] | None = None
 
 
 def export(
-    model: nnx.Module,
+    model: Any,
     directory: str | os.PathLike,
     *,
     formats: tuple[str, ...] = ("stablehlo",),

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 from PIL import Image
 
 from zoo.data_config import DataConfig, data_config
@@ -43,7 +43,7 @@ def _as_list(images: Any) -> list[Any]:
     return list(images)
 
 
-def predict(model: nnx.Module, images: Any, top_k: int = 5, *, config: DataConfig | None = None) -> list[Prediction]:
+def predict(model: Any, images: Any, top_k: int = 5, *, config: DataConfig | None = None) -> list[Prediction]:
     """The top_k classes of each image (paths, PIL images or arrays; one or a sequence), one Prediction each.
 
     Preprocessing comes from `config`, else the model's data config (zoo.data_config).
@@ -63,7 +63,8 @@ def predict(model: nnx.Module, images: Any, top_k: int = 5, *, config: DataConfi
             f"the data config makes {batch.shape[-1]}-channel inputs but the model takes {model.spec.in_channels}; "
             "give a data config whose mean/std have one entry per input channel"
         )
-    logits = compile_forward(model, batch)(batch)
+    x = jnp.asarray(batch)
+    logits = compile_forward(model, x)(x)
     probs = np.asarray(jax.nn.softmax(logits.astype(np.float32), axis=-1))
     labels: Sequence[str] = config.labels or [str(i) for i in range(num_classes)]
     out = []

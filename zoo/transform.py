@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,7 @@ class ImageTransform:
     config: DataConfig
     train: bool = False
     seed: int = 0
+    _rng: np.random.Generator = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.config.interpolation not in INTERPOLATIONS:
@@ -83,7 +84,7 @@ class ImageTransform:
                 aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
                 w, h = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
                 if 0 < w <= width and 0 < h <= height:
-                    left, top = rng.integers(0, width - w + 1), rng.integers(0, height - h + 1)
+                    left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
                     return image.resize((size, size), resample, box=(left, top, left + w, top + h))
         scaled = size / self.config.crop_pct
         short = min(width, height)
