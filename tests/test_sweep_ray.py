@@ -109,3 +109,15 @@ def test_a_trial_that_keeps_failing_is_reported_not_recorded(tmp_path):
     report = run_sweep(tmp_path, manifest, tiny_trials(1), trial_fn=always_fails, ray_init=RAY_INIT, log=lambda _: None)
     assert list(report.failed) == [0] and "bad trial 0" in report.failed[0]
     assert read_rows(tmp_path) == []
+
+
+def test_one_ray_worker_runs_several_trials_and_records_each_once(tmp_path):
+    """One CPU, three trials: one worker process runs them all (imports and data paid once)."""
+    trials = [{**t, "trial": i} for i, t in enumerate(tiny_trials(2) + tiny_trials(1))]
+    manifest = make_manifest("tiny", 3, 0, (), TINY, RECIPE, workers=1)
+    report = run_sweep(tmp_path, manifest, trials, ray_init=RAY_INIT, log=lambda _: None)
+    rows = read_rows(tmp_path)
+    assert sorted(report.finished) == [0, 1, 2] and sorted(r["trial"] for r in rows) == [0, 1, 2]
+    assert len({r["pid"] for r in rows}) == 1
+    assert sorted(r["worker_trial"] for r in rows) == [1, 2, 3]
+    assert rows[-1]["timings"]["data"] < rows[0]["timings"]["data"]  # the data was opened by the first trial only
