@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,6 +76,11 @@ def two_nodes(tmp_path):
     finally:
         _stop(second)
         _stop(head)
+        # `ray start` records the cluster for later ray.init() calls on this machine; a killed
+        # cluster must not leave that record behind, or the next local Ray would try to join it.
+        record = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if record.is_file() and record.read_text().strip().endswith(f":{port}"):
+            record.unlink(missing_ok=True)
 
 
 def _trials() -> list[dict]:
