@@ -244,3 +244,14 @@ def test_zoo_export_command_writes_the_artifact(tmp_path, capsys):
     assert main(["export", "regnetx32", str(tmp_path / "e")]) == 0
     assert (tmp_path / "e" / "model.stablehlo").stat().st_size > 100_000
     assert json.loads((tmp_path / "e" / "data_config.json").read_text())["input_size"] == 96
+
+
+def test_loading_with_num_classes_zero_drops_the_saved_head(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    full = zoo.load("regnetx32", pretrained=True)
+    headless = zoo.load("regnetx32", pretrained=True, num_classes=0)
+    full.eval()
+    headless.eval()
+    x = jnp.ones((1, 96, 96, 1))
+    assert headless.get_classifier() is None and zoo.data_config(headless).labels is None
+    np.testing.assert_allclose(headless(x), full.forward_head(full.forward_features(x), pre_logits=True), rtol=1e-5)

@@ -41,6 +41,8 @@ def adapt_arrays(
     current = state_arrays(model)
     out = dict(arrays)
     head = [k for k in current if k.startswith(HEAD_PREFIX)]
+    if reinit_head and not head:  # num_classes=0: the model has no classifier, so the file's is left out
+        out = {k: v for k, v in out.items() if not k.startswith(HEAD_PREFIX)}
     if reinit_head and any(k in out and out[k].shape != current[k].shape for k in head):
         before = next((out[k].shape for k in head if k in out and out[k].shape != current[k].shape), None)
         for key in head:
