@@ -255,3 +255,9 @@ def test_loading_with_num_classes_zero_drops_the_saved_head(monkeypatch):
     x = jnp.ones((1, 96, 96, 1))
     assert headless.get_classifier() is None and zoo.data_config(headless).labels is None
     np.testing.assert_allclose(headless(x), full.forward_head(full.forward_features(x), pre_logits=True), rtol=1e-5)
+
+
+def test_hub_repo_model_carries_the_pushed_data_config(hub):
+    zoo.push_to_hub(zoo.create("regnetx32", num_classes=3), "org/labelled", commit_message="w", labels=["a", "b", "c"])
+    config = zoo.data_config(zoo.load("hf-hub:org/labelled"))
+    assert config.labels == ("a", "b", "c") and config.input_size == 96 and config.channel_order == "L"
