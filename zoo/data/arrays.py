@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from zoo.data.split import ImageSplit, seeded_holdout
 from zoo.errors import DatasetError
@@ -28,7 +29,7 @@ class ArraySource(Sequence):
         return [self[i] for i in indices]
 
 
-def checked_arrays(images, labels, what: str) -> tuple[np.ndarray, np.ndarray]:
+def checked_arrays(images: npt.ArrayLike, labels: npt.ArrayLike, what: str) -> tuple[np.ndarray, np.ndarray]:
     """NHWC images (NHW is grey) and integer labels of the same length, or a DatasetError saying which is wrong."""
     images, labels = np.asarray(images), np.asarray(labels)
     if images.ndim == 3:
@@ -51,7 +52,9 @@ def checked_arrays(images, labels, what: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def array_splits(
-    train: tuple, test: tuple | None = None, class_names: Sequence[str] | None = None
+    train: tuple[npt.ArrayLike, npt.ArrayLike],
+    test: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> tuple[ImageSplit, ImageSplit]:
     """Train and test ImageSplits from (images, labels) pairs; without `test`, a seeded 20% per class
     of `train` is held out (as for image folders)."""
@@ -71,7 +74,8 @@ def array_splits(
         if len(class_names) < count:
             raise DatasetError(f"{len(class_names)} class names for labels up to {count - 1}; give one name per class")
         count = len(class_names)
-    shape = tuple(int(d) for d in x.shape[1:])
+    _, height, width, channels = (int(d) for d in x.shape)  # checked_arrays made it NHWC
+    shape = (height, width, channels)
     return (
         ImageSplit(ARRAYS, "train", ArraySource(x, y), count, shape, class_names=class_names, flip=False),
         ImageSplit(ARRAYS, "test", ArraySource(tx, ty), count, shape, class_names=class_names, flip=False),

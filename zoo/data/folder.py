@@ -140,8 +140,8 @@ def decode(path: str, shape: tuple[int, int, int]) -> np.ndarray:
 
     h, w, channels = shape
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
+        with Image.open(path) as opened:
+            image = opened.convert("L" if channels == 1 else "RGB")
             if image.size != (w, h):
                 image = ImageOps.fit(image, (w, h), method=Image.Resampling.BILINEAR)
             array = np.asarray(image, dtype=np.uint8)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from zoo.errors import DatasetError
 
@@ -49,17 +50,17 @@ class ImageSplit:
     def __len__(self) -> int:
         return len(self.source)
 
-    def read(self, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        indices = [int(i) for i in indices]
+    def read(self, indices: Iterable[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = [int(i) for i in indices]
         records = None
         getitems = getattr(self.source, "__getitems__", None)
         if getitems is not None:
             try:
-                records = getitems(indices)
+                records = getitems(rows)
             except TypeError:  # sources without a working batch read (tfds.testing.mock_data's)
                 records = None
         if records is None:
-            records = [self.source[i] for i in indices]
+            records = [self.source[i] for i in rows]
         images = np.stack([np.asarray(r[self.image_key]) for r in records])
         if images.ndim == 3:
             images = images[..., None]
@@ -84,13 +85,13 @@ def check_not_empty(name: str, split: str, splits, cause: Exception | None = Non
         ) from cause
 
 
-def seeded_holdout(labels: Sequence[int], fraction: float = 0.2, seed: int = 0) -> np.ndarray:
+def seeded_holdout(labels: npt.ArrayLike, fraction: float = 0.2, seed: int = 0) -> np.ndarray:
     """A boolean test mask: per class, a seeded `fraction` of its examples (one where it has two or more)."""
-    labels = np.asarray(labels)
+    per_example = np.asarray(labels)
     rng = np.random.default_rng(seed)
-    mask = np.zeros(len(labels), bool)
-    for label in np.unique(labels):
-        where = np.flatnonzero(labels == label)
+    mask = np.zeros(len(per_example), bool)
+    for label in np.unique(per_example):
+        where = np.flatnonzero(per_example == label)
         held = int(round(len(where) * fraction)) or (1 if len(where) > 1 else 0)
         mask[rng.permutation(where)[:held]] = True
     return mask
