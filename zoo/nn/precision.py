@@ -46,6 +46,7 @@ def set_compute_dtype(model: M, dtype: Any) -> M:
 def model_compute_dtype(model: nnx.Module) -> str:
     """'bfloat16' when the model's layers compute in bfloat16, else 'float32'."""
     for _, module in nnx.iter_modules(model):
-        if module is not model and hasattr(module, "param_dtype") and getattr(module, "dtype", None) is not None:
-            return np.dtype(module.dtype).name
+        dtype = getattr(module, "dtype", None)
+        if module is not model and hasattr(module, "param_dtype") and dtype is not None:
+            return np.dtype(dtype).name
     return "float32"

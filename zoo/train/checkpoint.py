@@ -111,11 +111,13 @@ def _absl_errors_silenced() -> Iterator[None]:
 def cause(err: BaseException, limit: int = 200) -> str:
     """One line for an error: the OS error at its root when there is one (disk full, permission),
     else its own first line, shortened at a word boundary (never mid-word)."""
-    chain, seen = [], set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        chain.append(err)
-        err = err.__cause__ or err.__context__
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    link: BaseException | None = err
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        chain.append(link)
+        link = link.__cause__ or link.__context__
     for e in chain:
         if isinstance(e, OSError) and e.strerror:
             return f"{errno.errorcode.get(e.errno or 0, type(e).__name__)}: {e.strerror}"
@@ -137,12 +139,11 @@ def writing(path: Path, what: str, checkpoints: Checkpoints | None) -> Iterator[
     try:
         yield
     except OSError as err:
-        last = checkpoints.latest_step() if checkpoints is not None else None
-        kept = (
-            f"; the last good checkpoint is step {last} in {checkpoints.directory}, and --resume continues from it"
-            if last is not None
-            else ""
-        )
+        kept = ""
+        if checkpoints is not None and (last := checkpoints.latest_step()) is not None:
+            kept = (
+                f"; the last good checkpoint is step {last} in {checkpoints.directory}, and --resume continues from it"
+            )
         raise CheckpointError(
             f"could not write {what} at {path} ({type(err).__name__}: {err.strerror or err}); "
             f"free space or choose a writable --out directory{kept}"

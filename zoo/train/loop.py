@@ -7,6 +7,7 @@ position, so `resume=True` after an interruption ends exactly where an uninterru
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -52,7 +53,7 @@ class _EpochMeter:
         p = partial or {}
         self.loss_sum, self.correct, self.seen = p.get("loss_sum", 0.0), p.get("correct", 0.0), p.get("seen", 0)
         self.seconds = p.get("seconds", 0.0)
-        self._t0 = time.perf_counter()
+        self._t0: float | None = time.perf_counter()
 
     def add(self, loss: float, correct: float, n: int) -> None:
         self.loss_sum += loss * n
@@ -103,7 +104,7 @@ def fit(
     mesh = data_mesh()
     check_batch_size(config.batch_size, mesh)
     main_process = jax.process_index() == 0
-    config, train_data, test_data = open_data(config, data, test_data, class_names)
+    config, train_data, test_split = open_data(config, data, test_data, class_names)
     classes = num_classes or train_data.num_classes
     if classes < train_data.num_classes:
         raise TrainConfigError(
@@ -144,7 +145,11 @@ def fit(
     def evaluated(state: TrainState, epoch_no: int) -> TrainState:
         """The weights evaluated and saved (the EMA when on), with BN statistics over
         `precise_bn_images` training images (fixed, seeded batches)."""
-        view = state.replace(params=state.ema["params"], rest=state.ema["rest"]) if state.ema is not None else state
+        view = (
+            dataclasses.replace(state, params=state.ema["params"], rest=state.ema["rest"])
+            if state.ema is not None
+            else state
+        )
         if precise is None:
             return view
         count = max(1, min(per_epoch, -(-config.precise_bn_images // config.batch_size)))
@@ -272,7 +277,7 @@ def fit(
                 state = final = evaluated(state, epoch)
             else:
                 final = evaluated(state, epoch)
-            val = run_eval(eval_step, final.params, final.rest, test_data, eval_pipe, eval_size, mesh)
+            val = run_eval(eval_step, final.params, final.rest, test_split, eval_pipe, eval_size, mesh)
             row = {
                 "epoch": epoch + 1,
                 "step": (epoch + 1) * per_epoch,

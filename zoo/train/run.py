@@ -28,7 +28,7 @@ def build_model(model, *, num_classes: int, image_size: int | None, pretrained: 
         return model
     import zoo
 
-    overrides = {"num_classes": num_classes}
+    overrides: dict[str, Any] = {"num_classes": num_classes}
     if image_size:
         overrides["input_size"] = image_size
     return zoo.load(model, pretrained=pretrained, seed=seed, **overrides)

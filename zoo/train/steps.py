@@ -7,6 +7,7 @@ update and the BatchNorm statistics, with shardings chosen by the caller.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -30,9 +31,10 @@ class TrainState:
 def split_model(model: nnx.Module):
     """(train graphdef, eval graphdef, params, rest) of a model."""
     model.train()
-    train_def, params, rest = nnx.split(model, nnx.Param, ...)
+    train_def, params, *others = nnx.split(model, nnx.Param, ...)
+    (rest,) = others  # `...` takes everything that is not a Param: exactly one more State
     model.eval()
-    eval_def, _, _ = nnx.split(model, nnx.Param, ...)
+    eval_def, *_ = nnx.split(model, nnx.Param, ...)
     return train_def, eval_def, params, rest
 
 
@@ -75,7 +77,7 @@ def make_train_step(train_def, tx: optax.GradientTransformation, label_smoothing
         rest = nnx.state(model, nnx.Not(nnx.Param))
         correct = jnp.sum(jnp.argmax(logits, -1) == labels)
         ema = update_ema(state.ema, params, rest, ema_decay_at(ema_decay, state.step)) if ema_decay else state.ema
-        new = state.replace(params=params, rest=rest, opt_state=opt_state, step=state.step + 1, ema=ema)
+        new = dataclasses.replace(state, params=params, rest=rest, opt_state=opt_state, step=state.step + 1, ema=ema)
         return new, {"loss": loss, "correct": correct}
 
     return train_step
