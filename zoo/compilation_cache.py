@@ -42,8 +42,9 @@ def enable_compilation_cache() -> Path | None:
     if folder is None:
         jax.config.update("jax_enable_compilation_cache", False)
         return None
-    if jax.config.jax_compilation_cache_dir:
-        return Path(jax.config.jax_compilation_cache_dir)
+    configured = jax.config.values["jax_compilation_cache_dir"]  # flag attributes are not in the stubs
+    if configured:
+        return Path(configured)
     folder.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)

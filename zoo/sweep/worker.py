@@ -16,7 +16,7 @@ import math
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,9 @@ def compile_cache_dir() -> Path:
 def enable_compile_cache() -> Path | None:
     """Turn on JAX's persistent compilation cache unless the user set one; a rerun or a repeated
     model (another seed) then loads its programs instead of compiling them."""
-    if jax.config.jax_compilation_cache_dir:
-        return Path(jax.config.jax_compilation_cache_dir)
+    configured = jax.config.values["jax_compilation_cache_dir"]  # flag attributes are not in the stubs
+    if configured:
+        return Path(configured)
     path = compile_cache_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -196,7 +197,7 @@ def _train_and_evaluate(model, config, data: _Data, clock: _Clock) -> dict[str, 
             data.train, data.train_pipe, config.batch_size, train=True, seed=config.seed + 1, epoch=config.epochs
         )
         stats = [batch_stats(state.params, state.rest, b.images) for b in itertools.islice(batches, count)]
-        state = state.replace(rest=average(state.params, state.rest, stats))
+        state = replace(state, rest=average(state.params, state.rest, stats))
     sums = jax.device_get(evaluate(state.params, state.rest, test_x, test_y, jnp.ones(len(test_y))))
     clock.lap("eval")
     count = float(sums["count"])
