@@ -68,13 +68,15 @@ def two_nodes(tmp_path):
         ["--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--include-dashboard=false"], tmp_path / "head.log"
     )
     address = f"127.0.0.1:{port}"
-    _wait_started(tmp_path / "head.log")
-    second = _node([f"--address={address}", "--node-ip-address=127.0.0.1"], tmp_path / "second.log")
-    _wait_started(tmp_path / "second.log")
+    second = None
     try:
+        _wait_started(tmp_path / "head.log")
+        second = _node([f"--address={address}", "--node-ip-address=127.0.0.1"], tmp_path / "second.log")
+        _wait_started(tmp_path / "second.log")
         yield address, head, second
     finally:
-        _stop(second)
+        if second is not None:
+            _stop(second)
         _stop(head)
         # `ray start` records the cluster for later ray.init() calls on this machine; a killed
         # cluster must not leave that record behind, or the next local Ray would try to join it.
