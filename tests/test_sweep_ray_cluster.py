@@ -62,7 +62,9 @@ def _wait_started(log: Path, timeout: float = 90.0) -> None:
 
 
 @pytest.fixture
-def two_nodes(tmp_path):
+def two_nodes(tmp_path, monkeypatch):
+    # One auth mode for both nodes and the driver, whatever a token file elsewhere on the machine says.
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     port = _free_port()
     head = _node(
         ["--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--include-dashboard=false"], tmp_path / "head.log"
