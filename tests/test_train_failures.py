@@ -74,11 +74,11 @@ def small_disk(path: Path, monkeypatch):
 
 
 def _fill(path: Path) -> None:
-    with open(path / f"filler-{uuid.uuid4().hex}", "wb") as f:
+    # Unbuffered, so closing the file has nothing left to flush (a buffered close raises ENOSPC a second time).
+    with open(path / f"filler-{uuid.uuid4().hex}", "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError as err:
             assert err.errno == errno.ENOSPC
 
