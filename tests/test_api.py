@@ -215,11 +215,15 @@ def test_a_source_takes_no_pretrained(source):
 
 
 @pytest.mark.parametrize(
-    "source, message",
-    [("hf-hub:", "names no repo"), ("hf-hub:tiny", "hf-hub:org/repo"), ("local-dir:", "names no folder")],
+    "source, error, message",
+    [
+        ("hf-hub:", "HubReferenceError", "names no repo"),
+        ("hf-hub:tiny", "HubReferenceError", "hf-hub:org/repo"),
+        ("local-dir:", "UnknownModelError", "names no folder"),
+    ],
 )
-def test_a_malformed_source_says_its_form(source, message):
-    with pytest.raises(UnknownModelError, match=message):
+def test_a_malformed_source_says_its_form(source, error, message):
+    with pytest.raises(getattr(zoo.errors, error), match=message):
         zoo.load(source)
 
 

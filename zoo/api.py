@@ -26,7 +26,7 @@ from zoo.data_config import (
     from_tag,
     shipped_folder,
 )
-from zoo.errors import PretrainedError, SpecError, UnknownModelError
+from zoo.errors import HubReferenceError, PretrainedError, SpecError, UnknownModelError
 from zoo.features import FeatureBackbone, as_backbone
 from zoo.hub.client import fetch_file, hub_settings, split_revision
 from zoo.hub.load import fetch_required, fetch_tag, load_hub_repo, load_tag
@@ -191,10 +191,12 @@ def _source(name: str, pretrained: bool | str) -> str:
         raise PretrainedError(
             f"{name!r} is a {prefix[:-1]} source and holds its own weights; leave out pretrained={pretrained!r}"
         )
+    if prefix == HUB_PREFIX and not rest:
+        raise HubReferenceError(f"{name!r} names no repo after {prefix!r}: write 'hf-hub:org/repo[@revision]'")
     if not rest:
-        raise UnknownModelError(f"{name!r} names no {'repo' if prefix == HUB_PREFIX else 'folder'} after {prefix!r}")
+        raise UnknownModelError(f"{name!r} names no folder after {prefix!r}: write 'local-dir:PATH'")
     if prefix == HUB_PREFIX and not REPO_ID.match(split_revision(rest)[0]):
-        raise UnknownModelError(f"{name!r}: a Hub source is 'hf-hub:org/repo' or 'hf-hub:org/repo@revision'")
+        raise HubReferenceError(f"{name!r}: a Hub source is 'hf-hub:org/repo' or 'hf-hub:org/repo@revision'")
     return rest
 
 
