@@ -45,7 +45,10 @@ def enable_compilation_cache() -> Path | None:
     configured = jax.config.values["jax_compilation_cache_dir"]  # flag attributes are not in the stubs
     if configured:
         return Path(configured)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # a read-only home: everything still runs, only without the cache
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

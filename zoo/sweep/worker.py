@@ -17,12 +17,13 @@ import os
 import socket
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from zoo.compilation_cache import enable_compilation_cache
 
 # Sweeps train many small, short-lived models, so compile time counts as much as run time: one
 # block-diagonal conv per layer compiles 2-3x faster than the per-group lowering and runs faster
@@ -30,29 +31,6 @@ import numpy as np
 SWEEP_CONV_LOWERING = "blockdiag"
 # Recipe settings that are the sweep's own, not TrainConfig's: train layer by layer.
 SWEEP_RECIPE_KEYS = frozenset({"layerwise"})
-# Programs that take less than this to compile are not worth a cache entry.
-CACHE_MIN_COMPILE_SECONDS = 0.2
-
-
-def compile_cache_dir() -> Path:
-    """Where sweep workers keep compiled programs: $ZOO_COMPILE_CACHE, else ~/.cache/zoo/jax."""
-    return Path(os.environ.get("ZOO_COMPILE_CACHE") or Path.home() / ".cache" / "zoo" / "jax")
-
-
-def enable_compile_cache() -> Path | None:
-    """Turn on JAX's persistent compilation cache unless the user set one; a rerun or a repeated
-    model (another seed) then loads its programs instead of compiling them."""
-    configured = jax.config.values["jax_compilation_cache_dir"]  # flag attributes are not in the stubs
-    if configured:
-        return Path(configured)
-    path = compile_cache_dir()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None  # a read-only home: trials still run, only without the cache
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", CACHE_MIN_COMPILE_SECONDS)
-    return path
 
 
 def recipe_config(recipe: dict[str, Any]):
@@ -78,7 +56,7 @@ class TrialWorker:
     def __init__(self) -> None:
         self.trials_run = 0
         self._data: dict[tuple, _Data] = {}
-        self.cache_dir = enable_compile_cache()
+        self.cache_dir = enable_compilation_cache()
 
     def data(self, config, channels: int) -> _Data:
         from zoo.data import Pipeline, normalization_for, open_split
