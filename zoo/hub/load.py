@@ -17,7 +17,7 @@ from zoo.nn.anynet import AnyNet
 from zoo.spec import ModelSpec
 from zoo.weights.config import CONFIG_NAME, read_json
 from zoo.weights.layouts import LayoutSet
-from zoo.weights.pretrained import build_pretrained
+from zoo.weights.pretrained import build_from_config, build_pretrained
 from zoo.weights.state_file import WEIGHTS_NAME
 
 
@@ -64,13 +64,4 @@ def load_hub_repo(repo: str, *, layouts: LayoutSet, seed: int = 0, **overrides: 
     pinned = (_snapshot_commit(config_path) if config_path else None) or revision
     weights = fetch_required(repo_id, WEIGHTS_NAME, revision=pinned, settings=settings)
     where = f"Hub repo {repo_id} at {revision or 'main'}"
-    spec, layout = layouts.spec_from_config(config, where)
-    return build_pretrained(
-        weights,
-        layouts=layouts,
-        spec=spec,
-        layout=layout.name if layout else None,
-        seed=seed,
-        where=where,
-        **overrides,
-    )
+    return build_from_config(weights, config, layouts=layouts, config_where=where, where=where, seed=seed, **overrides)

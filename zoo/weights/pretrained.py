@@ -155,13 +155,30 @@ def load_folder(directory: str | os.PathLike, *, layouts: LayoutSet, seed: int =
     if not weights_path.is_file():
         raise WeightsFormatError(f"{directory} has no {WEIGHTS_NAME}; write one with zoo.save_pretrained(model, dir)")
     config = read_json(config_path) if config_path.is_file() else None
-    spec, layout = layouts.spec_from_config(config, str(config_path))
-    return build_pretrained(
+    return build_from_config(
         weights_path,
+        config,
         layouts=layouts,
-        spec=spec,
-        layout=layout.name if layout else None,
-        seed=seed,
+        config_where=str(config_path),
         where=str(directory),
+        seed=seed,
         **overrides,
+    )
+
+
+def build_from_config(
+    weights: Path,
+    config: Mapping[str, Any] | None,
+    *,
+    layouts: LayoutSet,
+    config_where: str,
+    where: str,
+    seed: int = 0,
+    **overrides: Any,
+) -> AnyNet:
+    """A model from a weights file and the config.json beside it (a local folder or a Hub snapshot): the
+    layout that recognises the config derives the spec, then the one pretrained build runs."""
+    spec, layout = layouts.spec_from_config(config, config_where)
+    return build_pretrained(
+        weights, layouts=layouts, spec=spec, layout=layout.name if layout else None, seed=seed, where=where, **overrides
     )
