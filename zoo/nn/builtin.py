@@ -13,6 +13,7 @@ import jax
 from flax import nnx
 
 from zoo.cost import Cost
+from zoo.nn.init import normal
 from zoo.nn.layers import batch_norm, conv, conv_bias, global_avg_pool, projection, projection_cost
 from zoo.spec import bottleneck_width
 
@@ -116,7 +117,7 @@ class ClassifierHead(nnx.Module):
     """Global average pool + linear classifier."""
 
     def __init__(self, in_channels: int, num_classes: int, options: Mapping[str, Any], *, rngs: nnx.Rngs):
-        self.fc = nnx.Linear(in_channels, num_classes, kernel_init=nnx.initializers.normal(0.01), rngs=rngs)
+        self.fc = nnx.Linear(in_channels, num_classes, kernel_init=normal(0.01), rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.fc(global_avg_pool(x))

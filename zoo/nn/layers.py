@@ -10,9 +10,11 @@ import jax.numpy as jnp
 from flax import nnx
 
 from zoo.nn.conv_lowering import conv_general_dilated
+from zoo.nn.init import he_normal_fan_out
 
-# He (Kaiming) normal over fan-out, as pycls and torchvision initialise convolutions.
-conv_init = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
+# He (Kaiming) normal over fan-out, as pycls and torchvision initialise convolutions; compiled
+# once for all shapes (zoo.nn.init).
+conv_init = he_normal_fan_out
 
 
 def bn_settings(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.sweep.worker import SWEEP_CONV_LOWERING, process_worker, recipe_config
+from zoo.sweep.worker import process_worker, recipe_config
 
-__all__ = ["SINGLE_THREAD_FLAGS", "SWEEP_CONV_LOWERING", "recipe_config", "run_trial"]
+__all__ = ["SINGLE_THREAD_FLAGS", "recipe_config", "run_trial"]
 
 # One XLA thread per trial: trials run side by side, one per worker, on shared cores.
 SINGLE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"

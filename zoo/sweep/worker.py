@@ -25,10 +25,6 @@ import numpy as np
 
 from zoo.compilation_cache import enable_compilation_cache
 
-# Sweeps train many small, short-lived models, so compile time counts as much as run time: one
-# block-diagonal conv per layer compiles 2-3x faster than the per-group lowering and runs faster
-# than XLA's grouped conv at small group widths (measured on digits at 16 px, 2 shared cores).
-SWEEP_CONV_LOWERING = "blockdiag"
 # Recipe settings that are the sweep's own, not TrainConfig's: train layer by layer.
 SWEEP_RECIPE_KEYS = frozenset({"layerwise"})
 
@@ -75,7 +71,7 @@ class TrialWorker:
     def run(self, trial: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
         """Train `trial['spec']` with `recipe` (TrainConfig settings) -> the trial's results row."""
         import zoo
-        from zoo.nn.conv_lowering import conv_lowering
+        from zoo.nn.conv_lowering import conv_lowering, current
 
         start = time.perf_counter()
         clock = _Clock()
@@ -87,7 +83,10 @@ class TrialWorker:
         clock.lap("data")
         model = zoo.create(spec, seed=config.seed)
         clock.lap("build")
-        lowering = trial.get("conv_lowering", SWEEP_CONV_LOWERING)
+        # The per-shape rule (or ZOO_CONV_LOWERING) unless the trial names a lowering: forcing
+        # block-diagonal kernels on every conv multiplied a group-width-1 model's flops by its
+        # width (a 5x slower trial, bench/NOTES.md "Sweep trial cost").
+        lowering = trial.get("conv_lowering") or current()
         layerwise = bool(recipe.get("layerwise", False))
         with conv_lowering(lowering):
             train = _train_layerwise if layerwise else _train_and_evaluate
