@@ -8,6 +8,8 @@
 import costs). Both on the old setting (16 px, stride-2 stem, 6 epochs, 2-4 MFLOPs), then the
 worker on the new default setting (zoo.sweep.defaults). Prints per-part seconds, trials per hour
 per core, and the ratios. Run it on a quiet machine and compare only numbers from one run.
+`before` runs this checkout's initialisers and lowering rule; for the code the first sweeps
+really ran, run the script from a worktree of that commit (bench/NOTES.md says which).
 """
 
 from __future__ import annotations
@@ -122,15 +124,17 @@ def main() -> None:
     parser.add_argument("--space", default="regnet")
     parser.add_argument("--n", type=int, default=3)
     parser.add_argument("--skip-before", action="store_true")
+    parser.add_argument("--skip-old", action="store_true", help="skip the worker on the old setting too")
     args = parser.parse_args()
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     from zoo.sweep.defaults import DEFAULT_SETTING, default_recipe
 
-    old_trials = trials_for(args.space, args.n, OLD_SETTING)
+    old_trials = [] if args.skip_before and args.skip_old else trials_for(args.space, args.n, OLD_SETTING)
     means = {}
     if not args.skip_before:
         means["before (old setting)"] = show("before: fresh process + fit, old setting", run_before(old_trials))
-    means["worker (old setting)"] = show("after: one TrialWorker, old setting", run_after(old_trials, OLD_RECIPE))
+    if not args.skip_old:
+        means["worker (old setting)"] = show("after: one TrialWorker, old setting", run_after(old_trials, OLD_RECIPE))
     new_trials = trials_for(args.space, args.n, DEFAULT_SETTING)
     means["worker (new default)"] = show(
         "after: one TrialWorker, new default setting", run_after(new_trials, default_recipe())

@@ -185,6 +185,15 @@ def test_a_worker_opens_each_split_once():
     assert second["timings"]["data"] < 0.05  # cached: no reading, no normalising
 
 
+def test_trials_use_the_per_shape_conv_rule_unless_told_otherwise(monkeypatch):
+    worker = TrialWorker()
+    trial = tiny_trials(1)[0]
+    assert worker.run(trial, RECIPE)["conv_lowering"] == "auto"
+    assert worker.run({**trial, "conv_lowering": "xla"}, RECIPE)["conv_lowering"] == "xla"
+    monkeypatch.setenv("ZOO_CONV_LOWERING", "taps")
+    assert worker.run(trial, RECIPE)["conv_lowering"] == "taps"
+
+
 # -- populations on the Hub ---------------------------------------------------------------------
 def _finished_sweep(directory, errors):
     manifest = make_manifest("tiny", len(errors), 0, (), TINY, RECIPE, workers=0)
