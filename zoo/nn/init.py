@@ -41,10 +41,11 @@ def _normal(key: jax.Array, shape: Sequence[int], dtype: Any, std: float, trunca
     shape = tuple(int(s) for s in shape)
     n = math.prod(shape)
     flat = _flat_normal(key, _draw_size(n), truncated)
-    if isinstance(flat, jax.core.Tracer):
+    try:
+        host = np.asarray(flat)
+    except jax.errors.TracerArrayConversionError:  # under jit / eval_shape: finish in the trace
         return (flat[:n].reshape(shape) * jnp.float32(std)).astype(dtype)
-    host = np.asarray(flat)[:n].reshape(shape) * np.float32(std)
-    return jnp.asarray(host.astype(np.dtype(dtype)))
+    return jnp.asarray((host[:n].reshape(shape) * np.float32(std)).astype(np.dtype(dtype)))
 
 
 def he_normal_fan_out(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
