@@ -21,7 +21,7 @@ DEFAULT_SETTING: dict[str, Any] = {
 
 # The fixed short recipe every trial of a sweep trains with (TrainConfig settings).
 RECIPE_DEFAULTS: dict[str, Any] = {
-    "epochs": 6,
+    "epochs": 10,
     "batch_size": 64,
     "lr": 0.1,
     "optimizer": "nesterov",
