@@ -276,13 +276,20 @@ def test_every_sweep_command_in_the_docs_parses():
         assert args.command == "sweep" and callable(args.func)
 
 
-def test_the_docs_evidence_matches_its_committed_sweep_tables(capsys):
+@pytest.mark.parametrize(
+    "folder, spaces, image",
+    [
+        ("digits-sweep", ("anynetx_a", "regnet"), "edf.png"),
+        ("digits-edf", ("anynetx_a", "anynetx_e", "regnet"), "edf-digits.png"),
+    ],
+)
+def test_the_docs_evidence_matches_its_committed_sweep_tables(folder, spaces, image, capsys):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    data = root / "docs" / "data" / "digits-sweep"
-    assert main(["sweep", "table", str(data / "anynetx_a"), str(data / "regnet")]) == 0
+    data = root / "docs" / "data" / folder
+    assert main(["sweep", "table", *(str(data / space) for space in spaces)]) == 0
     doc = (root / "docs" / "design-spaces.md").read_text()
     for line in capsys.readouterr().out.splitlines():
         assert line in doc
-    assert (root / "docs" / "img" / "edf.png").read_bytes()[:4] == b"\x89PNG" and "](img/edf.png)" in doc
+    assert (root / "docs" / "img" / image).read_bytes()[:4] == b"\x89PNG" and f"](img/{image})" in doc
