@@ -129,15 +129,53 @@ def split_revision(repo: str) -> tuple[str, str | None]:
 
 # -- the cache: verified against the Hub's sha256, healed once ---------------------------------
 def _forget_cached(path: Path) -> None:
-    """Remove a bad file from the cache: the blob and every snapshot link to it, so it is fetched again."""
-    blob = path.resolve()
+    """Remove a bad file from the cache: the blob and every snapshot link to it, so it is fetched again.
+
+    Only what huggingface_hub wrote is touched: links are unlinked, never followed, and a blob is deleted
+    only when it lies in the repo's own `blobs/` folder. A link planted to point outside the cache loses
+    the link, never its target.
+    """
     snapshots = next((p for p in path.parents if p.name == "snapshots"), None)
-    if snapshots is not None and blob != path:
+    repo_folder = snapshots.parent if snapshots is not None else None
+    blob = path.resolve()
+    own_blob = (
+        repo_folder is not None
+        and blob.parent == (repo_folder / "blobs").resolve()
+        and blob.is_file()
+        and not blob.is_symlink()
+    )
+    if snapshots is not None and own_blob and blob != path:
         for link in snapshots.rglob("*"):
             if link.is_symlink() and link.resolve() == blob:
                 link.unlink(missing_ok=True)
-    path.unlink(missing_ok=True)
-    blob.unlink(missing_ok=True)
+    if path.is_symlink() or (repo_folder is not None and _inside(path, repo_folder)):
+        path.unlink(missing_ok=True)
+    if own_blob:
+        blob.unlink(missing_ok=True)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path` itself (not what it points to) lies under `folder`."""
+    try:
+        Path(os.path.abspath(path)).relative_to(os.path.abspath(folder))
+    except ValueError:
+        return False
+    return True
+
+
+def _foreign_entry(path: Path, what: str) -> ZooError | None:
+    """A cache entry the zoo must not read: a link that leaves the repo's cache folder, or a target that
+    is no regular file (a FIFO or device would block the read forever)."""
+    snapshots = next((p for p in path.parents if p.name == "snapshots"), None)
+    target = path.resolve()
+    if snapshots is not None and not _inside(target, snapshots.parent.resolve()):
+        return HubError(
+            f"{what}: the cache entry {path} points outside the cache (to {target}); the link was removed and "
+            "its target left alone. Fetch the file again."
+        )
+    if not target.is_file():
+        return HubError(f"{what}: the cache entry {path} is not a regular file; it was removed. Fetch it again.")
+    return None
 
 
 def _blob_etag(path: Path) -> str | None:
@@ -331,7 +369,7 @@ def fetch_file(
         if path is None:
             return None
         expected = sha256 or etag or _blob_etag(path)
-        problem = _problem(path, expected, bool(sha256), what)
+        problem = _foreign_entry(path, what) or _problem(path, expected, bool(sha256), what)
         if problem is None:
             return path
         _forget_cached(path)
