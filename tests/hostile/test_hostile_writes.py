@@ -57,3 +57,28 @@ def test_healing_never_deletes_a_file_a_planted_blob_link_points_to(hub, tmp_pat
 
     assert outside.read_bytes() == b"not weights at all"
     assert Path(os.readlink(path)) != outside
+
+
+@pytest.mark.parametrize("name", ["README.md", "config.json", "model.safetensors"])
+def test_push_refuses_a_link_that_leaves_the_folder_and_uploads_nothing(hub, tmp_path, name):
+    folder = tmp_path / "saved"
+    zoo.save_pretrained(zoo.create(SPEC, seed=0), folder)
+    private = tmp_path / "private.txt"
+    private.write_bytes((folder / name).read_bytes() if name != "README.md" else b"my private diary")
+    (folder / name).unlink(missing_ok=True)
+    (folder / name).symlink_to(private)
+
+    with pytest.raises(zoo.errors.HubError, match=rf"{name} is a link to .*outside"):
+        zoo.push_to_hub(folder, "org/leak")
+
+    assert not [r for r in hub.requests if r[0] == "POST"]  # nothing was committed
+
+
+def test_push_accepts_a_link_that_stays_inside_the_folder(hub, tmp_path):
+    folder = tmp_path / "saved"
+    zoo.save_pretrained(zoo.create(SPEC, seed=0), folder)
+    (folder / "card.md").write_text("# my card\n")
+    (folder / "README.md").unlink(missing_ok=True)
+    (folder / "README.md").symlink_to("card.md")
+    zoo.push_to_hub(folder, "org/inside")
+    assert zoo.load("hf-hub:org/inside") is not None

@@ -28,6 +28,7 @@ from zoo.errors import (
     ZooError,
 )
 from zoo.hub.card import render_model_card
+from zoo.paths import file_in_folder, inside
 from zoo.weights.checks import check_weights_file
 from zoo.weights.config import CONFIG_NAME, read_config
 from zoo.weights.layouts import file_sha256
@@ -148,19 +149,10 @@ def _forget_cached(path: Path) -> None:
         for link in snapshots.rglob("*"):
             if link.is_symlink() and link.resolve() == blob:
                 link.unlink(missing_ok=True)
-    if path.is_symlink() or (repo_folder is not None and _inside(path, repo_folder)):
+    if path.is_symlink() or (repo_folder is not None and inside(path, repo_folder)):
         path.unlink(missing_ok=True)
     if own_blob:
         blob.unlink(missing_ok=True)
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    """Whether `path` itself (not what it points to) lies under `folder`."""
-    try:
-        Path(os.path.abspath(path)).relative_to(os.path.abspath(folder))
-    except ValueError:
-        return False
-    return True
 
 
 def _foreign_entry(path: Path, what: str) -> ZooError | None:
@@ -168,7 +160,7 @@ def _foreign_entry(path: Path, what: str) -> ZooError | None:
     is no regular file (a FIFO or device would block the read forever)."""
     snapshots = next((p for p in path.parents if p.name == "snapshots"), None)
     target = path.resolve()
-    if snapshots is not None and not _inside(target, snapshots.parent.resolve()):
+    if snapshots is not None and not inside(target, snapshots.parent.resolve()):
         return HubError(
             f"{what}: the cache entry {path} points outside the cache (to {target}); the link was removed and "
             "its target left alone. Fetch the file again."
@@ -411,12 +403,15 @@ def push_folder(
     if s.offline:
         raise HubError(f"cannot push to {repo_id!r}: offline mode is on (HF_HUB_OFFLINE); unset it to push")
     folder = Path(folder)
-    missing = [f for f in (WEIGHTS_NAME, CONFIG_NAME) if not (folder / f).is_file()]
+    missing = [f for f in (WEIGHTS_NAME, CONFIG_NAME) if not (folder / f).exists()]
     if missing:
         raise HubError(f"cannot push {folder}: it lacks {missing}; write it with zoo.save_pretrained(model, dir)")
+    card = folder / "README.md"
+    present = [WEIGHTS_NAME, CONFIG_NAME] + (["README.md"] if card.exists() or card.is_symlink() else [])
+    for name in present:  # only regular files that live in the folder are ever uploaded
+        file_in_folder(folder, name, what="cannot push: the file", error=HubError)
     # Refuse to publish a folder the zoo could not load back: config.json and weights must fit each other.
     check_weights_file(folder / WEIGHTS_NAME, read_config(folder).spec, where=str(folder))
-    card = folder / "README.md"
     card_bytes = (
         card.read_bytes()
         if card.is_file()
@@ -465,9 +460,19 @@ def push_to_hub(
 ) -> str:
     """Push model.safetensors, config.json and a README.md model card in one commit; returns the commit id.
 
-    Either all three files land or none: they travel in a single Hub commit.
+    Either all three files land or none: they travel in a single Hub commit. `model` may also be a
+    folder written by save_pretrained (or `zoo train --out`), pushed as it is.
     """
-
+    if isinstance(model, str | os.PathLike):
+        return push_folder(
+            model, repo_id, commit_message=commit_message, private=private, revision=revision, metrics=metrics,
+            dataset=dataset, endpoint=endpoint, token=token,
+        )  # fmt: skip
+    if not hasattr(model, "spec"):
+        raise HubError(
+            f"push_to_hub needs a zoo model or a saved folder, not {type(model).__name__}; "
+            "build one with zoo.create / zoo.load"
+        )
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
         save_pretrained(model, tmp, preprocessing=preprocessing, labels=labels, architecture=architecture)
         return push_folder(
