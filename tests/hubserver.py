@@ -55,7 +55,8 @@ class Repo:
 @dataclass
 class Fault:
     """A fault the server plays on matching requests: 'drop' (half the body, then the connection closes),
-    'stall' (wait `seconds` before answering), '500' (a server error) or 'corrupt' (one byte flipped)."""
+    'stall' (wait `seconds` before answering), '500' (a server error), 'corrupt' (one byte flipped) or
+    'trickle' (the body at 1 KB/s, for at most `seconds`, then the connection closes)."""
 
     kind: str
     path: str = ""  # a substring of the request path
@@ -117,6 +118,8 @@ class HubHandler(BaseHTTPRequestHandler):
             body = body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
         if self.fault is not None and self.fault.kind == "drop":
             return self._drop(status, body, headers, head)
+        if self.fault is not None and self.fault.kind == "trickle" and body and not head:
+            return self._trickle(status, body, headers, self.fault.seconds)
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -124,6 +127,25 @@ class HubHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(body)
+
+    def _trickle(self, status: int, body: bytes, headers: dict[str, str] | None, seconds: float) -> None:
+        """Promise the whole body, then send it 100 bytes per 0.1 s; give up after `seconds` (bounded)."""
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        end = time.monotonic() + seconds
+        try:
+            for i in range(0, len(body), 100):
+                if time.monotonic() > end:
+                    break
+                self.wfile.write(body[i : i + 100])
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass  # the client gave up
+        self.close_connection = True
 
     def _drop(self, status: int, body: bytes, headers: dict[str, str] | None, head: bool) -> None:
         """Promise the whole body, send half of it (nothing for HEAD), then close the connection."""

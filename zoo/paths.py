@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from zoo.errors import ZooError
 
@@ -47,3 +48,29 @@ def file_in_folder(folder: str | os.PathLike, name: str, *, what: str, error: ty
             "folder: copy the file in if you mean to publish it"
         )
     return regular_file(path, what=what, error=error)
+
+
+# 8192 x 8192: far above any input a model here takes, far below what a decompression bomb claims.
+MAX_IMAGE_PIXELS = 1 << 26
+
+
+def open_image(path: str | os.PathLike, *, error: type[ZooError]) -> Any:
+    """A lazily opened PIL image of a regular file whose header claims a sane size (a bomb never decodes)."""
+    from PIL import Image, UnidentifiedImageError
+
+    regular_file(path, what="image", error=error)
+    try:
+        image = Image.open(path)
+    except Image.DecompressionBombError as err:
+        raise error(f"image {path} is a decompression bomb ({err}); it was not decoded") from None
+    except (OSError, UnidentifiedImageError, ValueError) as err:
+        raise error(f"image {path} cannot be read ({err}); give a PNG, JPEG or other PIL format") from None
+    pixels = image.width * image.height
+    if pixels > MAX_IMAGE_PIXELS:
+        image.close()
+        raise error(
+            f"image {path} claims {image.width}x{image.height} pixels ({pixels / 1e6:.0f} M), more than the "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} M the zoo decodes (a decompression bomb, or a scan to shrink first); "
+            "it was not decoded"
+        )
+    return image

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import RegistryError, reject_unknown
+from zoo.paths import regular_file
 from zoo.spec import ModelSpec
 
 SPEC_FIELDS = frozenset(f.name for f in fields(ModelSpec))
@@ -54,7 +55,7 @@ def check_entry(name: str, table: Any, source: str) -> None:
 def read_registry_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Parse and check a registry TOML file: returns ([defaults], [models])."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = regular_file(path, what="registry file", error=RegistryError).read_text(encoding="utf-8")
     except OSError as err:
         raise RegistryError(f"cannot read registry file {path}: {err.strerror or err}") from None
     return parse_registry(text, str(path))

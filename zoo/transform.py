@@ -17,6 +17,7 @@ from PIL import Image
 
 from zoo.data_config import DataConfig
 from zoo.errors import DatasetError, SpecError
+from zoo.paths import open_image
 
 INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST,
@@ -35,9 +36,9 @@ def to_pil(image: Any, where: str = "image") -> Image.Image:
         return image
     if isinstance(image, (str, os.PathLike)):
         try:
-            with Image.open(image) as opened:
+            with open_image(image, error=DatasetError) as opened:
                 return opened.copy()
-        except (OSError, Image.UnidentifiedImageError) as err:
+        except (OSError, ValueError) as err:  # a header that parsed over a body that does not decode
             raise DatasetError(
                 f"cannot read image {os.fspath(image)!r}: {err}; give a PNG, JPEG or other PIL format"
             ) from None

@@ -21,6 +21,7 @@ import tensorflow_datasets as tfds
 
 from zoo.data.split import ImageSplit, check_not_empty, seeded_holdout
 from zoo.errors import DatasetError
+from zoo.paths import open_image
 
 FOLDER_PREFIX = "folder:"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
@@ -60,10 +61,10 @@ def _scan_classes(folder: Path) -> dict[str, list[Path]]:
 
 
 def _header(path: Path) -> tuple[int, int, str]:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with open_image(path, error=DatasetError) as image:
             return image.height, image.width, image.mode
     except (OSError, UnidentifiedImageError, ValueError) as err:
         raise DatasetError(f"{path}: cannot be read as an image ({err}); remove or replace the file") from None
@@ -140,7 +141,7 @@ def decode(path: str, shape: tuple[int, int, int]) -> np.ndarray:
 
     h, w, channels = shape
     try:
-        with Image.open(path) as opened:
+        with open_image(path, error=DatasetError) as opened:
             image = opened.convert("L" if channels == 1 else "RGB")
             if image.size != (w, h):
                 image = ImageOps.fit(image, (w, h), method=Image.Resampling.BILINEAR)

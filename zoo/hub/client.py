@@ -11,10 +11,11 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from zoo.errors import (
     ChecksumMismatchError,
@@ -36,6 +37,9 @@ from zoo.weights.pretrained import save_pretrained
 from zoo.weights.state_file import WEIGHTS_NAME, read_header
 
 TRUTHY = {"1", "on", "yes", "true"}
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -245,8 +249,8 @@ def _network_error(err: BaseException, doing: str, s: HubSettings) -> HubError:
     return HubError(f"failed {doing}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
 
 
-def _preflight(repo_id: str, filename: str, revision: str, s: HubSettings, what: str) -> str | None:
-    """The file's ETag from one HEAD request without retries, so a Hub that is down fails in one timeout
+def _preflight(repo_id: str, filename: str, revision: str, s: HubSettings, what: str) -> tuple[str | None, int | None]:
+    """The file's ETag (where it is a sha256) and size from one HEAD request without retries, so a Hub that is down fails in one timeout
     instead of huggingface_hub's backoff (about 23 s); None where the cache can answer instead."""
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
@@ -255,18 +259,64 @@ def _preflight(repo_id: str, filename: str, revision: str, s: HubSettings, what:
     try:
         meta = get_hf_file_metadata(url, token=s.token, timeout=constants.HF_HUB_ETAG_TIMEOUT, endpoint=s.endpoint)
     except (RepositoryNotFoundError, EntryNotFoundError):
-        return None  # hf_hub_download says which, with its own typed error
+        return None, None  # hf_hub_download says which, with its own typed error
     except HfHubHTTPError as err:
         if err.response is None or err.response.status_code < 500:
-            return None
+            return None, None
         failure = _network_error(err, f"while fetching {what}", s)
     except Exception as err:  # noqa: BLE001 - every transport failure is classified below
         failure = _network_error(err, f"while fetching {what}", s)
     else:
-        return meta.etag if meta.etag and _SHA256.match(meta.etag) else None
+        etag = meta.etag if meta.etag and _SHA256.match(meta.etag) else None
+        return etag, meta.size
     if _cached_file(repo_id, filename, revision, s) is None:
         raise failure
-    return None
+    return None, None
+
+
+# The slowest average rate a download may keep before its deadline ends it (a trickling body never
+# trips the per-read timeout), and the fixed allowance on top for the connection and the first bytes.
+MIN_BYTES_PER_S = 32 * 1024
+DEADLINE_ALLOWANCE_S = 120.0
+
+
+def download_deadline(size: int | None) -> float:
+    """Seconds a file of `size` bytes may take in all: ZOO_HUB_DEADLINE, else the allowance plus the
+    size at the slowest rate kept (64 MiB assumed where the Hub did not say)."""
+    fixed = os.environ.get("ZOO_HUB_DEADLINE", "").strip()
+    if fixed:
+        try:
+            seconds = float(fixed)
+        except ValueError:
+            seconds = float("nan")
+        if not seconds > 0 or seconds == float("inf"):
+            raise HubError(f"ZOO_HUB_DEADLINE={fixed!r} is not a positive number of seconds")
+        return seconds
+    return DEADLINE_ALLOWANCE_S + (size if size else 64 << 20) / MIN_BYTES_PER_S
+
+
+def _within(seconds: float, what: str, call: Callable[[], T]) -> T:
+    """`call()` in a worker thread, or HubTimeoutError once `seconds` pass (the worker is left to end
+    with its connection; huggingface_hub keeps the partial file as .incomplete and never serves it)."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as err:  # noqa: BLE001 - handed back to the caller's thread below
+            outcome["error"] = err
+
+    worker = threading.Thread(target=run, name="zoo-hub-download", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise HubTimeoutError(
+            f"{what} did not arrive within {seconds:.0f} s (the Hub sends it too slowly); try again, or allow "
+            "more time with ZOO_HUB_DEADLINE=SECONDS"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _cached_file(repo_id: str, filename: str, revision: str, s: HubSettings) -> Path | None:
@@ -276,7 +326,9 @@ def _cached_file(repo_id: str, filename: str, revision: str, s: HubSettings) -> 
     return Path(found) if isinstance(found, str) else None
 
 
-def _download(repo_id: str, filename: str, revision: str, s: HubSettings, what: str, required: bool) -> Path | None:
+def _download(
+    repo_id: str, filename: str, revision: str, s: HubSettings, what: str, required: bool, size: int | None = None
+) -> Path | None:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -287,8 +339,10 @@ def _download(repo_id: str, filename: str, revision: str, s: HubSettings, what: 
     )
 
     try:
-        return Path(
-            hf_hub_download(
+        found = _within(
+            download_deadline(size),
+            what,
+            lambda: hf_hub_download(
                 repo_id,
                 filename,
                 revision=revision,
@@ -296,8 +350,9 @@ def _download(repo_id: str, filename: str, revision: str, s: HubSettings, what: 
                 cache_dir=s.cache_dir,
                 local_files_only=s.offline,
                 token=s.token,
-            )
+            ),
         )
+        return Path(found)
     except RepositoryNotFoundError:
         raise HubError(
             f"Hub repo {repo_id!r} was not found at {s.endpoint}: check the name, or log in "
@@ -328,6 +383,8 @@ def _download(repo_id: str, filename: str, revision: str, s: HubSettings, what: 
         if err.response is not None and err.response.status_code >= 500:
             raise _network_error(err, f"while fetching {what}", s) from None
         raise HubError(f"the Hub refused {what}: {str(err).splitlines()[0]}") from None
+    except ZooError:
+        raise  # already one typed line (the deadline)
     except Exception as err:  # noqa: BLE001 - transport errors (httpx), OSError, ... -> one typed line
         raise _network_error(err, f"while fetching {what}", s) from None
 
@@ -354,10 +411,10 @@ def fetch_file(
     s = settings or hub_settings()
     what = f"{filename} of Hub repo {repo_id!r} at revision {revision!r} ({s.endpoint})"
     for attempt in (1, 2):
-        etag = None
+        etag, size = None, None
         if not s.offline and not (_COMMIT.match(revision) and _cached_file(repo_id, filename, revision, s)):
-            etag = _preflight(repo_id, filename, revision, s, what)
-        path = _download(repo_id, filename, revision, s, what, required)
+            etag, size = _preflight(repo_id, filename, revision, s, what)
+        path = _download(repo_id, filename, revision, s, what, required, size)
         if path is None:
             return None
         expected = sha256 or etag or _blob_etag(path)

@@ -63,7 +63,7 @@ class Checkpoints:
 
     def _remove_partial(self, step: int) -> None:
         """Delete the temporary directory of a failed save, so the space it took is free again."""
-        for path in self.directory.glob(f"{step}.orbax-checkpoint-tmp-*"):
+        for path in self.directory.glob("*.orbax-checkpoint-tmp*"):  # the run holds the folder's lock
             shutil.rmtree(path, ignore_errors=True)
 
     def restore(self, like: Any, step: int | None = None) -> tuple[Any, dict[str, Any]]:

@@ -103,6 +103,11 @@ def add_train_commands(sub) -> None:
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out DIR from its last checkpoint")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let a new run replace files already in --out DIR (a saved model, say); refused without it",
+    )
+    p.add_argument(
         "--checkpoint-every",
         type=int,
         default=d.checkpoint_every,
@@ -185,6 +190,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config,
         out_dir=out,
         resume=args.resume,
+        overwrite=args.overwrite,
         pretrained=args.pretrained,
         num_classes=args.num_classes,
         progress=not args.quiet,

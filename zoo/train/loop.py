@@ -32,6 +32,7 @@ from zoo.train.optim import make_optimizer
 from zoo.train.precise_bn import PreciseBN
 from zoo.train.report import plot_curves, write_metrics
 from zoo.train.run import build_model, check_same_run, open_data, save_weights
+from zoo.train.run_folder import claim_run_folder
 from zoo.train.sharding import batch_sharded, check_batch_size, data_mesh, place_batch, replicate, replicated
 from zoo.train.steps import TrainState, all_finite, make_train_step, split_model
 
@@ -87,6 +88,7 @@ def fit(
     class_names: Sequence[str] | None = None,
     out_dir: str | os.PathLike | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     pretrained: bool | str = False,
     num_classes: int | None = None,
     progress: bool = True,
@@ -98,7 +100,9 @@ def fit(
     The data is the config's dataset (a tfds name or `folder:PATH`), or in-memory arrays:
     `data=(images, labels)` with an optional `test_data=` (else a seeded 20% is held out) and
     `class_names=`. With `out_dir`, checkpoints go to out_dir/checkpoints, metrics to
-    metrics.jsonl and curves.png, and the final weights to model.safetensors + config.json.
+    metrics.jsonl and curves.png, and the final weights to model.safetensors + config.json; a folder
+    holding files the run did not write is refused unless `resume` or `overwrite`, and is locked while
+    the run writes it.
     """
     config = (config or TrainConfig()).replace(**settings) if settings else (config or TrainConfig())
     mesh = data_mesh()
@@ -168,16 +172,18 @@ def fit(
     eval_size = eval_batch_size(config.eval_batch_size or max(config.batch_size, 256), mesh.size)
 
     out = Path(out_dir) if out_dir is not None else None
+    # The folder is claimed (locked, checked for files this run did not write) before anything is written.
+    claim = claim_run_folder(out, resume=resume, overwrite=overwrite) if out is not None and main_process else None
     checkpoints = None
-    if out is not None:
-        with writing(out, "the run folder", None):
-            checkpoints = Checkpoints(out / "checkpoints", keep=config.keep_checkpoints)
-        if progress and main_process:
-            print(f"zoo: writing the run to {out}/", file=sys.stderr, flush=True)
     history: list[dict[str, Any]] = []
     first_epoch, start, partial = 0, 0, None
     final = None
     try:
+        if out is not None:
+            with writing(out, "the run folder", None):
+                checkpoints = Checkpoints(out / "checkpoints", keep=config.keep_checkpoints)
+            if progress and main_process:
+                print(f"zoo: writing the run to {out}/", file=sys.stderr, flush=True)
         if not resume and checkpoints is not None and checkpoints.latest_step() is not None:
             raise CheckpointError(
                 f"{out} already holds the checkpoints of a run (last step {checkpoints.latest_step()}); "
@@ -302,6 +308,10 @@ def fit(
                 with writing(out / "metrics.jsonl", "the metrics", checkpoints):
                     write_metrics(out / "metrics.jsonl", history)
                     plot_curves(out / "curves.png", history, title=f"{label} on {config.dataset}")
+    except BaseException:
+        if claim is not None:
+            claim.release()
+        raise
     finally:
         if checkpoints is not None:
             checkpoints.close()
@@ -316,9 +326,13 @@ def fit(
         if history
         else {}
     )
-    if out is not None and main_process:
-        with writing(out / "model.safetensors", "the final weights", None):
-            save_weights(model, out, eval_pipe, train_data.class_names)
+    try:
+        if out is not None and main_process:
+            with writing(out / "model.safetensors", "the final weights", None):
+                save_weights(model, out, eval_pipe, train_data.class_names)
+    finally:
+        if claim is not None:
+            claim.release()
     return FitResult(model, history, test, out)
 
 

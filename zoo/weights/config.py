@@ -16,6 +16,7 @@ from typing import Any
 
 from zoo.atomic import atomic_write_text
 from zoo.errors import SpecError, WeightsFormatError
+from zoo.paths import regular_file
 from zoo.spec import ModelSpec, current_limits
 from zoo.weights.state_file import FORMAT_NAME, FORMAT_VERSION, _zoo_version
 
@@ -137,6 +138,7 @@ def is_zoo_config(data: Any) -> bool:
 
 def read_json(path: str | os.PathLike) -> dict[str, Any]:
     """A JSON object from a file, or WeightsFormatError saying what is wrong with it."""
+    regular_file(path, what="model config", error=WeightsFormatError)
     try:
         size = Path(path).stat().st_size
         if size > MAX_CONFIG_BYTES:

@@ -154,7 +154,7 @@ def load_folder(directory: str | os.PathLike, *, layouts: LayoutSet, seed: int =
         )
     if not weights_path.is_file():
         raise WeightsFormatError(f"{directory} has no {WEIGHTS_NAME}; write one with zoo.save_pretrained(model, dir)")
-    config = read_json(config_path) if config_path.is_file() else None
+    config = read_json(config_path) if config_path.exists() or config_path.is_symlink() else None
     return build_from_config(
         weights_path,
         config,

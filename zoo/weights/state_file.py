@@ -22,6 +22,7 @@ from flax import nnx
 
 from zoo.atomic import atomic_path
 from zoo.errors import SpecError, WeightsFormatError, WeightsMismatchError
+from zoo.paths import regular_file
 from zoo.spec import ModelSpec
 from zoo.version import __version__
 
@@ -171,6 +172,7 @@ def read_header(path: str | os.PathLike) -> tuple[dict[str, dict[str, Any]], dic
 def _read_table(path: str | os.PathLike) -> tuple[dict[str, dict[str, Any]], dict[str, str], int]:
     path = Path(path)
     where = f"weights file {path}"
+    regular_file(path, what="weights file", error=WeightsFormatError)
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
