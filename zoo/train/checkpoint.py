@@ -66,6 +66,20 @@ class Checkpoints:
         for path in self.directory.glob("*.orbax-checkpoint-tmp*"):  # the run holds the folder's lock
             shutil.rmtree(path, ignore_errors=True)
 
+    def read_meta(self, step: int | None = None) -> dict[str, Any] | None:
+        """The metadata of a checkpoint (latest by default) without its arrays, so a resume can compare
+        settings before restoring: a state of another shape (EMA on in one run, off in the other) then
+        fails as a settings mismatch, not as a "corrupt" checkpoint the user is told to delete."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            return None
+        try:
+            with _absl_errors_silenced():
+                meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except Exception:  # noqa: BLE001 - unreadable metadata is reported by restore() with its remedy
+            return None
+        return meta if isinstance(meta, dict) else None
+
     def restore(self, like: Any, step: int | None = None) -> tuple[Any, dict[str, Any]]:
         """The state (shaped and sharded like `like`) and metadata of a checkpoint, latest by default."""
         step = self.latest_step() if step is None else step

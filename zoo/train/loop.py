@@ -193,6 +193,8 @@ def fit(
             if checkpoints is None:
                 raise TrainConfigError("--resume needs --out DIR: the directory of the run to continue")
             if checkpoints.latest_step() is not None:
+                if (saved := checkpoints.read_meta()) is not None:
+                    check_same_run(saved, config, checkpoints.directory)  # before the arrays: shapes follow settings
                 state, meta = checkpoints.restore(state)
                 check_same_run(meta, config, checkpoints.directory)
                 first_epoch, start = meta["position"]["epoch"], meta["position"]["batch"]

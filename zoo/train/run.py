@@ -95,7 +95,15 @@ def check_same_run(meta: dict[str, Any], config: TrainConfig, where: Path) -> No
         return
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
+        ema = ""
+        if "ema_decay" in changed:
+            kept = saved.get("ema_decay") or 0
+            ema = (
+                f"; its checkpoints hold an EMA of the weights: pass --ema {kept} (ema_decay={kept}) to keep it"
+                if kept
+                else "; it kept no EMA, so one cannot start mid-run: drop --ema to resume it"
+            )
         raise CheckpointError(
-            f"the checkpoints in {where} belong to a run with other settings ({diffs}); "
+            f"the checkpoints in {where} belong to a run with other settings ({diffs}){ema}; "
             "resume with the same settings, or use a new --out directory"
         )
