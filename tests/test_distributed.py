@@ -84,7 +84,7 @@ def test_four_simulated_devices_match_one(data_dir, tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "DEVICE-ERROR: --batch-size 30 is not a multiple of the 4 devices" in proc.stdout
+    assert "DEVICE-ERROR: batch_size=30 is not a multiple of the 4 devices" in proc.stdout
     assert "use 28 or 32" in proc.stdout
     one = fit(TINY, config, progress=False)
     four = np.load(out)

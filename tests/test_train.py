@@ -211,7 +211,7 @@ def test_resume_with_other_settings_is_refused(data_dir, tmp_path):
 
 def test_a_new_run_refuses_to_overwrite_another_runs_checkpoints(data_dir, tmp_path):
     fit(TINY, quick(data_dir, epochs=1), out_dir=tmp_path, progress=False)
-    with pytest.raises(CheckpointError, match="already holds the checkpoints of a run.*--resume"):
+    with pytest.raises(CheckpointError, match="already holds the checkpoints of a run.*resume=True"):
         fit(TINY, quick(data_dir, epochs=1), out_dir=tmp_path, progress=False)
 
 

@@ -69,7 +69,7 @@ def test_train_then_eval_report_the_same_accuracy(folder, data_dir, tmp_path, ca
     "args, message",
     [
         (["--dataset", "fashon_mnist"], "unknown dataset 'fashon_mnist'"),
-        (["--optimizer", "sgd", "--lr", "-1"], "lr=-1.0 must be positive"),
+        (["--optimizer", "sgd", "--lr", "-1"], "--lr -1.0 must be positive"),
         (["--resume"], "--resume needs --out DIR"),
         (["--batch-size", "5000"], "larger than the 1437 training examples"),
     ],

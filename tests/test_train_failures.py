@@ -108,7 +108,7 @@ def test_disk_full_during_training_is_one_error_and_keeps_the_last_checkpoint(da
             fit(TINY, quick(data_dir), out_dir=out, progress=False, on_step=on_step)
         message = str(info.value)
         assert "ENOSPC: No space left on device" in message and str(out / "checkpoints" / "8") in message
-        assert "last good checkpoint is step 4" in message and "--resume" in message
+        assert "last good checkpoint is step 4" in message and "resume=True" in message
         assert "Traceback" not in capfd.readouterr().err  # orbax's writer threads stay quiet
         for filler in disk.glob("filler-*"):
             filler.unlink()

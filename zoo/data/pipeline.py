@@ -68,7 +68,7 @@ def steps_per_epoch(num_examples: int, batch_size: int, *, train: bool) -> int:
         if num_examples < batch_size:
             raise TrainConfigError(
                 f"batch size {batch_size} is larger than the {num_examples} training examples; "
-                f"use --batch-size {max(1, num_examples // 2)} or smaller"
+                f"use batch_size={max(1, num_examples // 2)} or smaller"
             )
         return num_examples // batch_size
     return -(-num_examples // batch_size)

@@ -56,7 +56,7 @@ def _builder(name: str, data_dir: str | None):
         raise UnknownDatasetError(
             f"unknown dataset {name!r}: neither the zoo ({', '.join(ZOO_DATASETS)}) nor tensorflow-datasets "
             f"has it.{did_you_mean(name, _known_names())} Pass any tfds image-classification name, "
-            "e.g. --dataset fashion_mnist"
+            "e.g. dataset=fashion_mnist"
         ) from None
     except ModuleNotFoundError as err:
         raise DatasetError(f"dataset {name!r}: {err}; {TENSORFLOW_HINT}") from err

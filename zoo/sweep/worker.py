@@ -11,16 +11,14 @@ Each row records where its time went (`timings`) and how many trials its process
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import socket
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from zoo.compilation_cache import enable_compilation_cache
@@ -38,12 +36,12 @@ def recipe_config(recipe: dict[str, Any]):
 
 @dataclass(frozen=True)
 class _Data:
-    """One (dataset, splits, size, channels) setting: opened and normalised once per process."""
+    """One (dataset, splits, size, channels) setting: opened, normalised and (for evaluation)
+    preprocessed once per process."""
 
     train: Any
     train_pipe: Any
-    test_images: np.ndarray
-    test_labels: np.ndarray
+    eval_set: Any
 
 
 class TrialWorker:
@@ -56,6 +54,7 @@ class TrialWorker:
 
     def data(self, config, channels: int) -> _Data:
         from zoo.data import Pipeline, normalization_for, open_split
+        from zoo.train.evaluate import EvalSet
 
         key = (config.dataset, config.train_split, config.test_split, config.data_dir, config.image_size, channels)
         if key not in self._data:
@@ -63,9 +62,9 @@ class TrialWorker:
             test = open_split(config.dataset, config.test_split, data_dir=config.data_dir)
             norm = normalization_for(train, channels)
             pipe = Pipeline(config.image_size, channels, norm, augment=config.augment, flip=train.flip_safe)
-            images, labels = test.read(range(len(test)))
-            test_images = Pipeline(config.image_size, channels, norm).transform(images)
-            self._data[key] = _Data(train, pipe, test_images, np.asarray(labels, np.int32))
+            # The whole test split is one evaluation batch: one program, one call per trial.
+            eval_set = EvalSet.prepare(test, Pipeline(config.image_size, channels, norm), len(test))
+            self._data[key] = _Data(train, pipe, eval_set)
         return self._data[key]
 
     def run(self, trial: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
@@ -131,60 +130,63 @@ class _Clock:
 
 
 def _train_and_evaluate(model, config, data: _Data, clock: _Clock) -> dict[str, Any]:
-    """The sweep's fixed recipe on one model: train every step, refresh BN statistics, evaluate once."""
-    from zoo.data import iterate_batches, steps_per_epoch
-    from zoo.train.optim import make_optimizer
-    from zoo.train.precise_bn import averaged_rest, make_batch_stats_fn, stats_graph
-    from zoo.train.steps import TrainState, make_eval_step, make_train_step, split_model
+    """The sweep's fixed recipe on one model, from the pieces `fit` composes: train every step on
+    one device, refresh BN statistics, evaluate once."""
+    result = train_trial(model, config, data, clock)
+    return {k: v for k, v in result.items() if k != "state"}
 
+
+def train_trial(model, config, data: _Data, clock: _Clock | None = None) -> dict[str, Any]:
+    """Train `model` as a trial does -> its numbers and the final (evaluated) TrainState, under "state"."""
+    from zoo.data import iterate_batches, steps_per_epoch
+    from zoo.train.epoch import EpochMeter, run_epoch
+    from zoo.train.evaluate import Evaluator
+    from zoo.train.loop import evaluated
+    from zoo.train.precise_bn import PreciseBN
+    from zoo.train.state import compile_step, init_state, one_device_mesh
+
+    clock = clock or _Clock()
     per_epoch = steps_per_epoch(len(data.train), config.batch_size, train=True)
-    tx = make_optimizer(config, per_epoch)
-    train_def, eval_def, params, rest = split_model(model)
-    state = TrainState(
-        params, rest, tx.init(params), jnp.zeros((), jnp.int32), jax.random.key_data(jax.random.key(config.seed))
-    )
+    graphs, state = init_state(model, config, per_epoch, one_device_mesh())
     shape = (config.batch_size, config.image_size, config.image_size, data.train_pipe.channels)
-    images0 = jax.ShapeDtypeStruct(shape, jnp.float32)
-    labels0 = jax.ShapeDtypeStruct((config.batch_size,), jnp.int32)
-    step = (
-        jax.jit(make_train_step(train_def, tx, config.label_smoothing), donate_argnums=0)
-        .lower(state, images0, labels0)
-        .compile()
+    step = compile_step(graphs, state, config, shape)
+    evaluator = Evaluator(graphs.eval, data.eval_set, graphs.mesh)
+    precise = (
+        PreciseBN(
+            graphs,
+            state,
+            data.train,
+            data.train_pipe,
+            images=config.precise_bn_images,
+            batch_size=config.batch_size,
+            seed=config.seed,
+        )  # fmt: skip
+        if config.precise_bn_images
+        else None
     )
-    test_x, test_y = jnp.asarray(data.test_images), jnp.asarray(data.test_labels)
-    evaluate = jax.jit(make_eval_step(eval_def)).lower(params, rest, test_x, test_y, jnp.ones(len(test_y))).compile()
-    batch_stats = jax.jit(make_batch_stats_fn(stats_graph(train_def, params, rest)))
-    average = jax.jit(lambda p, r, stats: averaged_rest(eval_def, p, r, stats))
     clock.lap("compile")
 
-    losses = []
+    meter = None
     for epoch in range(config.epochs):
         batches = iterate_batches(
             data.train, data.train_pipe, config.batch_size, train=True, seed=config.seed, epoch=epoch
         )
-        for batch in batches:
-            state, metrics = step(state, batch.images, batch.labels)
-            losses.append(metrics["loss"])
-    train_loss = float(np.mean(jax.device_get(losses[-per_epoch:])))
+        meter = EpochMeter(config.batch_size, strict=False)
+        state, meter = run_epoch(step, state, batches, mesh=graphs.mesh, epoch=epoch, steps_per_epoch=per_epoch,
+                                 meter=meter)  # fmt: skip
+    train_loss = meter.loss if meter is not None else float("nan")
     clock.lap("train")
 
-    if config.precise_bn_images:
-        count = max(1, min(per_epoch, -(-config.precise_bn_images // config.batch_size)))
-        batches = iterate_batches(
-            data.train, data.train_pipe, config.batch_size, train=True, seed=config.seed + 1, epoch=config.epochs
-        )
-        stats = [batch_stats(state.params, state.rest, b.images) for b in itertools.islice(batches, count)]
-        state = replace(state, rest=average(state.params, state.rest, stats))
-    sums = jax.device_get(evaluate(state.params, state.rest, test_x, test_y, jnp.ones(len(test_y))))
+    state = evaluated(state, precise, config.epochs - 1)
+    metrics = evaluator(state.params, state.rest)
     clock.lap("eval")
-    count = float(sums["count"])
-    loss = float(sums["loss"]) / count
-    diverged = not (math.isfinite(train_loss) and math.isfinite(loss))
+    loss = metrics["loss"]
     return {
-        "top1": float(sums["top1"]) / count,
+        "top1": metrics["top1"],
         "loss": loss if math.isfinite(loss) else None,
         "train_loss": train_loss if math.isfinite(train_loss) else None,
-        "diverged": diverged,
+        "diverged": not (math.isfinite(train_loss) and math.isfinite(loss)),
+        "state": state,
     }
 
 
@@ -220,7 +222,8 @@ def _train_layerwise(model, config, data: _Data, clock: _Clock) -> dict[str, Any
                 clock.lap("compile")  # the first step compiles every layer this process had not seen
     train_loss = float(np.mean(jax.device_get(losses[-per_epoch:])))
     clock.lap("train")
-    result = trainer.evaluate(data.test_images, data.test_labels)
+    (test_images, test_labels, _), *_ = data.eval_set
+    result = trainer.evaluate(test_images, test_labels)
     clock.lap("eval")
     loss = result["loss"]
     return {

@@ -20,7 +20,8 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from zoo.errors import CheckpointError
+from zoo.errors import CheckpointError, NonFiniteLossError
+from zoo.train.steps import all_finite
 
 
 class Checkpoints:
@@ -53,9 +54,9 @@ class Checkpoints:
             self._remove_partial(step)
             kept = (
                 f"the last good checkpoint is step {last} in {self.directory}; free space (or fix the permissions) "
-                "and run the same command with --resume"
+                "and run the same command with resume=True"
                 if last is not None
-                else "no checkpoint had been saved yet; free space (or choose another --out) and start again"
+                else "no checkpoint had been saved yet; free space (or choose another out_dir=) and start again"
             )
             raise CheckpointError(
                 f"could not write checkpoint {self.directory / str(step)} ({cause(err)}); {kept}"
@@ -84,7 +85,7 @@ class Checkpoints:
         """The state (shaped and sharded like `like`) and metadata of a checkpoint, latest by default."""
         step = self.latest_step() if step is None else step
         if step is None:
-            raise CheckpointError(f"no checkpoint in {self.directory}; train without --resume to start a run")
+            raise CheckpointError(f"no checkpoint in {self.directory}; train without resume=True to start a run")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         where = self.directory / str(step)
         try:
@@ -96,7 +97,7 @@ class Checkpoints:
         except Exception as err:  # noqa: BLE001 - orbax and tensorstore raise many types for one cause
             raise CheckpointError(
                 f"checkpoint {where} is corrupt or incomplete ({cause(err)}); "
-                f"delete {where} to resume from the previous checkpoint, or start again without --resume"
+                f"delete {where} to resume from the previous checkpoint, or start again without resume=True"
             ) from err
         state, meta = restored["state"], restored["meta"]
         if meta is None or not isinstance(meta, dict) or "position" not in meta:
@@ -155,10 +156,31 @@ def writing(path: Path, what: str, checkpoints: Checkpoints | None) -> Iterator[
     except OSError as err:
         kept = ""
         if checkpoints is not None and (last := checkpoints.latest_step()) is not None:
-            kept = (
-                f"; the last good checkpoint is step {last} in {checkpoints.directory}, and --resume continues from it"
-            )
+            kept = f"; the last good checkpoint is step {last} in {checkpoints.directory}, and resume=True continues from it"
         raise CheckpointError(
             f"could not write {what} at {path} ({type(err).__name__}: {err.strerror or err}); "
-            f"free space or choose a writable --out directory{kept}"
+            f"free space or choose a writable out_dir={kept}"
         ) from err
+
+
+_finite = jax.jit(all_finite)
+
+
+def kept_note(checkpoints: Checkpoints | None) -> str:
+    """Where the last good checkpoint is, for an error that stops a run."""
+    if checkpoints is None:
+        return "No checkpoint was kept (no out_dir=)."
+    last = checkpoints.latest_step()
+    if last is None:
+        return f"No checkpoint had been saved yet in {checkpoints.directory}."
+    return f"The last good checkpoint is step {last} in {checkpoints.directory}; resume=True continues from it."
+
+
+def checkpoint(checkpoints: Checkpoints | None, step: int, state: Any, meta: dict[str, Any]) -> None:
+    """Save `state` at `step` with `meta` (position, history, config), refusing weights gone NaN/inf
+    (so the last good checkpoint stays the latest)."""
+    if checkpoints is None:
+        return
+    if not bool(_finite(state.params)):
+        raise NonFiniteLossError(f"parameters became NaN/inf by step {step}; " + kept_note(checkpoints))
+    checkpoints.save(step, state, meta)

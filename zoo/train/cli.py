@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from zoo.errors import TrainConfigError
+from zoo.errors import TrainConfigError, ZooError
 from zoo.train.config import DTYPES, TrainConfig
 
 DEFAULTS = TrainConfig()  # the CLI and the API share one set of defaults, shown by --help
@@ -166,7 +166,47 @@ def default_run_dir(model: str, root: str | Path = "runs") -> Path:
     return path
 
 
+# fit()'s arguments whose flag is not `--` + the name with dashes; a bool maps to (if True, if False).
+_FLAG_OF: dict[str, str | tuple[str, str]] = {
+    "out_dir": "--out",
+    "ema_decay": "--ema",
+    "augment": ("", "--no-augment"),
+    "resume": ("--resume", ""),
+}
+_NO_FLAG = {"precise_bn_images", "keep_checkpoints", "eval_batch_size"}
+_ARGUMENTS = {*DEFAULTS.to_dict(), "out_dir", "resume", "overwrite", "pretrained", "num_classes"} - _NO_FLAG
+_ARGUMENTS |= {"coordinator", "num_processes", "process_id"}
+_NAMED = re.compile(r"\b([a-z][a-z0-9_]*)=('[^']*'|[^\s;,)]*)")
+
+
+def as_flags(message: str) -> str:
+    """A library message that names fit()'s arguments (`num_classes=3`), spelled as the flags (`--num-classes 3`)."""
+
+    def flag(m: re.Match) -> str:
+        name, value = m.group(1), m.group(2).strip("'")
+        if name not in _ARGUMENTS:
+            return m.group(0)
+        tail = value[len(value.rstrip(".")) :]  # a sentence's full stop, not part of the value
+        return _flag(name, value.rstrip(".")) + tail
+
+    def _flag(name: str, value: str) -> str:
+        spelled = _FLAG_OF.get(name, "--" + name.replace("_", "-"))
+        if isinstance(spelled, tuple):
+            return spelled[value == "False"] or f"{name}={value}"
+        return f"{spelled} {value}" if value and value not in ("True", "None") else spelled
+
+    return _NAMED.sub(flag, message)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        return _train(args)
+    except ZooError as err:
+        err.args = (as_flags(str(err)),)
+        raise
+
+
+def _train(args: argparse.Namespace) -> int:
     from zoo.train.sharding import initialize_distributed
 
     initialize_distributed(args.coordinator, args.num_processes, args.process_id)
@@ -206,6 +246,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    try:
+        return _eval(args)
+    except ZooError as err:
+        err.args = (as_flags(str(err)),)
+        raise
+
+
+def _eval(args: argparse.Namespace) -> int:
     from zoo.train.sharding import initialize_distributed
 
     initialize_distributed(args.coordinator, args.num_processes, args.process_id)

@@ -1,11 +1,18 @@
-"""Evaluation: top-1, top-5 and loss of a model on a dataset split, over every device."""
+"""Evaluation: top-1, top-5 and loss of a model on a dataset split, over every device.
+
+`EvalSet` is a split read and preprocessed once (it is the same every epoch), `Evaluator` the
+eval program compiled once for its batches: a run evaluates epoch after epoch with neither
+repeated, and a sweep worker keeps one EvalSet for every trial.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import jax
+import numpy as np
 
 from zoo.data import Normalization, Pipeline, iterate_batches, normalization_for, open_split
 from zoo.data.sources import ImageSplit
@@ -23,6 +30,66 @@ def jit_eval_step(eval_def, mesh):
     return jax.jit(make_eval_step(eval_def), in_shardings=(rep, rep, bat, bat, bat), out_shardings=rep)
 
 
+# An eval split is kept preprocessed in memory up to this size; a larger one is streamed.
+EVAL_CACHE_BYTES = 512 * 2**20
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """This process's slices of a split's fixed-size eval batches (padding masked by `weights`)."""
+
+    split: ImageSplit
+    pipeline: Pipeline
+    batch_size: int
+    batches: tuple | None  # ((images, labels, weights), ...) when they fit EVAL_CACHE_BYTES
+
+    @classmethod
+    def prepare(cls, split: ImageSplit, pipeline: Pipeline, batch_size: int) -> EvalSet:
+        size = len(split) * pipeline.image_size**2 * pipeline.channels * 4
+        if size > EVAL_CACHE_BYTES:
+            return cls(split, pipeline, batch_size, None)
+        return cls(split, pipeline, batch_size, tuple(_eval_batches(split, pipeline, batch_size)))
+
+    def __iter__(self):
+        if self.batches is not None:
+            return iter(self.batches)
+        return _eval_batches(self.split, self.pipeline, self.batch_size)
+
+
+def _eval_batches(split, pipeline, batch_size):
+    for b in iterate_batches(
+        split, pipeline, batch_size, train=False, process_index=jax.process_index(), process_count=jax.process_count()
+    ):
+        yield np.asarray(b.images), np.asarray(b.labels, np.int32), np.asarray(b.weights)
+
+
+class Evaluator:
+    """`evaluator(params, rest)` -> {loss, top1, top5, count} over an EvalSet, with one compiled program."""
+
+    def __init__(self, eval_def, eval_set: EvalSet, mesh):
+        self.eval_set, self.mesh = eval_set, mesh
+        self._step = jit_eval_step(eval_def, mesh)
+
+    def __call__(self, params, rest) -> dict[str, float]:
+        totals: dict[str, Any] = {}
+        for images, labels, weights in self.eval_set:
+            placed = place_batch(self.mesh, images, labels, weights)
+            sums = self._step(params, rest, *placed)
+            totals = sums if not totals else jax.tree.map(lambda a, b: a + b, totals, sums)
+        return _means(totals)
+
+
+def _means(totals) -> dict[str, float]:
+    totals = jax.device_get(totals)
+    count = float(totals["count"])
+    return {
+        "loss": float(totals["loss"]) / count,
+        "top1": float(totals["top1"]) / count,
+        "top5": float(totals["top5"]) / count,
+        "count": int(count),
+    }
+
+
 def run_eval(eval_step, params, rest, split: ImageSplit, pipeline: Pipeline, batch_size: int, mesh) -> dict[str, float]:
     """Weighted sums over the whole split (the last batch padded and masked), as means."""
     totals: dict[str, Any] = {}
@@ -32,14 +99,7 @@ def run_eval(eval_step, params, rest, split: ImageSplit, pipeline: Pipeline, bat
         images, labels, weights = place_batch(mesh, batch.images, batch.labels, batch.weights)
         sums = eval_step(params, rest, images, labels, weights)
         totals = sums if not totals else jax.tree.map(lambda a, b: a + b, totals, sums)
-    totals = jax.device_get(totals)
-    count = float(totals["count"])
-    return {
-        "loss": float(totals["loss"]) / count,
-        "top1": float(totals["top1"]) / count,
-        "top5": float(totals["top5"]) / count,
-        "count": int(count),
-    }
+    return _means(totals)
 
 
 def evaluate(
@@ -56,7 +116,7 @@ def evaluate(
     given statistics, else with those of the dataset's training split."""
     mesh = data_mesh()
     batch_size = eval_batch_size(batch_size, mesh.size)
-    check_batch_size(batch_size, mesh, "eval batch size")
+    check_batch_size(batch_size, mesh)
     spec = model.spec
     data = open_split(dataset, split, data_dir=data_dir)
     if normalization is None:

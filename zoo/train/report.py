@@ -16,6 +16,32 @@ def _atomic_write(path: Path, write) -> None:
         write(tmp)
 
 
+def epoch_row(config, steps_per_epoch: int, epoch: int, meter, val: dict[str, float]) -> dict[str, Any]:
+    """One metrics.jsonl row: the epoch's training numbers (an EpochMeter) and its evaluation."""
+    from zoo.train.optim import lr_schedule
+
+    return {
+        "epoch": epoch + 1,
+        "step": (epoch + 1) * steps_per_epoch,
+        "lr": float(lr_schedule(config, steps_per_epoch)((epoch + 1) * steps_per_epoch - 1)),
+        "train_loss": meter.loss,
+        "train_acc": meter.acc,
+        "val_loss": val["loss"],
+        "val_acc": val["top1"],
+        "val_top5": val["top5"],
+        "img_per_s": meter.img_per_s,
+        "seconds": meter.elapsed(),
+    }
+
+
+def epoch_line(row: dict[str, Any]) -> str:
+    """The console line of one epoch's row."""
+    return (
+        f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
+        f"test loss {row['val_loss']:.4f} acc {row['val_acc']:.4f} | {row['img_per_s']:.0f} img/s"
+    )
+
+
 def write_metrics(path: str | os.PathLike, history: Sequence[dict[str, Any]]) -> None:
     """One JSON object per epoch (rewritten whole, so a resumed run leaves no duplicate lines)."""
     text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in history)

@@ -3,16 +3,83 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.data import ImageSplit, Pipeline, open_split
+from zoo.data import ImageSplit, Pipeline, normalization_for, open_split, steps_per_epoch
 from zoo.data.arrays import ARRAYS, array_splits
 from zoo.errors import CheckpointError, TrainConfigError
+from zoo.nn.precision import set_compute_dtype
 from zoo.train.config import TrainConfig
 
 # Settings that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = {"data_dir", "checkpoint_every", "keep_checkpoints", "eval_batch_size"}
+
+
+@dataclass
+class RunData:
+    """A run's model (built, with its data config attached) and its data: splits, pipelines, steps."""
+
+    model: Any
+    config: TrainConfig
+    train: ImageSplit
+    test: ImageSplit
+    train_pipe: Pipeline
+    eval_pipe: Pipeline
+    steps_per_epoch: int
+    class_names: tuple[str, ...] | None = field(default=None)
+
+
+def open_run(
+    model,
+    config: TrainConfig,
+    *,
+    data=None,
+    test_data=None,
+    class_names=None,
+    num_classes=None,
+    pretrained: bool | str = False,
+) -> RunData:
+    """Open the data, build the model for it (head sized to the classes, compute dtype set) and record on
+    the model the data config it is trained with, so predicting with it preprocesses as training did."""
+    config, train, test = open_data(config, data, test_data, class_names)
+    classes = num_classes or train.num_classes
+    if classes < train.num_classes:
+        raise TrainConfigError(
+            f"num_classes={classes} is smaller than the {train.num_classes} classes of "
+            f"{config.dataset!r}; leave it out to use the dataset's count"
+        )
+    model = build_model(
+        model, num_classes=classes, image_size=config.image_size, pretrained=pretrained, seed=config.seed
+    )
+    if config.dtype is not None:
+        set_compute_dtype(model, config.dtype)
+    spec = model.spec
+    size = config.image_size or spec.input_size
+    norm = normalization_for(train, spec.in_channels)
+    train_pipe = Pipeline(size, spec.in_channels, norm, augment=config.augment, flip=train.flip_safe)
+    eval_pipe = Pipeline(size, spec.in_channels, norm)
+    names = tuple(train.class_names) if train.class_names is not None else None
+    attach_data_config(model, eval_pipe, names)
+    per_epoch = steps_per_epoch(len(train), config.batch_size, train=True)
+    return RunData(model, config, train, test, train_pipe, eval_pipe, per_epoch, names)
+
+
+def preprocessing_of(pipeline: Pipeline):
+    """The saved form (config.json's `preprocessing`) of an eval pipeline."""
+    from zoo.weights.config import Preprocessing
+
+    order = "L" if pipeline.channels == 1 else "RGB" if pipeline.channels == 3 else "C" * pipeline.channels
+    norm = pipeline.normalization
+    return Preprocessing(pipeline.image_size, norm.mean, norm.std, order, "bilinear", 1.0)
+
+
+def attach_data_config(model, pipeline: Pipeline, labels) -> None:
+    """Give `model` the data config of `pipeline` and the class names (where there is one per class)."""
+    from zoo.data_config import DataConfig, attach
+
+    attach(model, DataConfig.from_preprocessing(preprocessing_of(pipeline), labels))
 
 
 def build_model(model, *, num_classes: int, image_size: int | None, pretrained: bool | str, seed: int):
@@ -51,23 +118,15 @@ def open_data(config: TrainConfig, data, test_data, class_names) -> tuple[TrainC
 def save_weights(model, out_dir: Path, pipeline: Pipeline, labels) -> None:
     """model.safetensors + config.json with the preprocessing and, where they fit, the class names."""
     try:
-        from zoo.weights.config import Preprocessing
         from zoo.weights.pretrained import save_pretrained
     except ImportError:  # the weights module is optional for training
         print(
             "zoo: note: zoo.save_pretrained is unavailable; final weights are only in the checkpoints", file=sys.stderr
         )
         return
-    order = "L" if pipeline.channels == 1 else "RGB" if pipeline.channels == 3 else "C" * pipeline.channels
-    norm = pipeline.normalization
     if labels is not None and len(labels) != model.spec.num_classes:
         labels = None
-    save_pretrained(
-        model,
-        out_dir,
-        preprocessing=Preprocessing(pipeline.image_size, norm.mean, norm.std, order, "bilinear", 1.0),
-        labels=labels,
-    )
+    save_pretrained(model, out_dir, preprocessing=preprocessing_of(pipeline), labels=labels)
 
 
 def check_same_run(meta: dict[str, Any], config: TrainConfig, where: Path) -> None:
@@ -85,13 +144,13 @@ def check_same_run(meta: dict[str, Any], config: TrainConfig, where: Path) -> No
         old = TrainConfig.from_dict(saved)
         if not old.total_independent_schedule:
             raise CheckpointError(
-                f"the run in {where} used --schedule {old.schedule}, whose learning rates depend on the total "
+                f"the run in {where} used schedule={old.schedule}, whose learning rates depend on the total "
                 f"of {old.epochs} epochs, so it cannot be extended to {config.epochs} (the longer run would have "
-                "had other rates from the start); start a new run from its weights with "
-                f"`zoo train {where.parent} --out NEW_DIR`, or use --schedule constant / step with --step-epochs"
+                f"had other rates from the start); start a new run from its weights in {where.parent} with another "
+                "out_dir=, or use schedule=constant / step with step_epochs="
             )
         if config.epochs < done:
-            raise CheckpointError(f"the run in {where} has already trained {done} epochs; --epochs must be >= {done}")
+            raise CheckpointError(f"the run in {where} has already trained {done} epochs; epochs= must be >= {done}")
         return
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
@@ -105,5 +164,5 @@ def check_same_run(meta: dict[str, Any], config: TrainConfig, where: Path) -> No
             )
         raise CheckpointError(
             f"the checkpoints in {where} belong to a run with other settings ({diffs}){ema}; "
-            "resume with the same settings, or use a new --out directory"
+            "resume with the same settings, or use a new out_dir="
         )

@@ -30,13 +30,13 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(AXIS))
 
 
-def check_batch_size(batch_size: int, mesh: Mesh, what: str = "--batch-size") -> None:
+def check_batch_size(batch_size: int, mesh: Mesh, what: str = "batch_size") -> None:
     """The global batch must split evenly over the devices."""
     n = mesh.size
     if batch_size % n:
         lower, upper = batch_size - batch_size % n, batch_size + n - batch_size % n
         hint = f"{lower} or {upper}" if lower else f"{upper}"
-        raise DeviceError(f"{what} {batch_size} is not a multiple of the {n} devices it is split over; use {hint}")
+        raise DeviceError(f"{what}={batch_size} is not a multiple of the {n} devices it is split over; use {hint}")
 
 
 def place_batch(mesh: Mesh, *local_arrays: np.ndarray) -> tuple[jax.Array, ...]:
@@ -65,8 +65,8 @@ def distributed_settings(
         return None
     if not all(given):
         raise DeviceError(
-            "multi-host training needs all three of --coordinator HOST:PORT, --num-processes N and "
-            "--process-id I (or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID); got "
+            "multi-host training needs all three of coordinator= (HOST:PORT), num_processes= and "
+            "process_id= (or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID); got "
             f"coordinator={coordinator!r}, num_processes={num_processes!r}, process_id={process_id!r}"
         )
     assert coordinator is not None and num_processes is not None and process_id is not None  # all given
