@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from zoo.data.folder import FOLDER_PREFIX, open_folder_split
+from zoo.data.reachable import download_blocker, not_prepared_message
 from zoo.data.split import FLIP_SAFE, ImageSplit, check_not_empty
 from zoo.errors import DatasetError, UnknownDatasetError, did_you_mean
 
@@ -62,9 +63,21 @@ def _builder(name: str, data_dir: str | None):
         raise DatasetError(f"dataset {name!r}: {err}; {TENSORFLOW_HINT}") from err
 
 
+def _downloads(builder) -> bool:
+    """Whether preparing runs tfds' own downloader: tfds.testing.mock_data swaps in a no-op that fetches nothing."""
+    import tensorflow_datasets as tfds
+
+    method = getattr(type(builder).download_and_prepare, "__module__", "") or ""
+    return isinstance(builder, tfds.core.DatasetBuilder) and not method.startswith("tensorflow_datasets.testing")
+
+
 def _prepare(builder, name: str) -> None:
     if builder.is_prepared():
         return
+    if name not in ZOO_DATASETS and _downloads(builder):  # the zoo's own builders say what is missing offline
+        why = download_blocker(getattr(builder.info, "homepage", None))
+        if why is not None:
+            raise DatasetError(not_prepared_message(name, str(builder.data_dir_root), why))
     try:
         builder.download_and_prepare(file_format="array_record")
     except DatasetError:
