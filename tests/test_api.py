@@ -18,7 +18,7 @@ from zoo import plugin_kit as kit
 from zoo.api import cli_source
 from zoo.errors import PretrainedError, UnknownModelError, WeightsFormatError
 from zoo.weights.adapt import PretrainedAdaptationWarning
-from zoo.weights.config import Preprocessing
+from zoo.weights.config import DataConfig
 from zoo.weights.state_file import state_arrays
 
 TINY = {
@@ -259,8 +259,8 @@ def test_checkpoint_path_goes_with_a_name_or_spec_only(folder, tmp_path):
 
 
 def test_a_tag_says_how_its_inputs_must_look(tiny):
-    pre = zoo.api.resolve_tag("regnetx_032").preprocessing(zoo.get_spec("regnetx_032"))
+    pre = zoo.api.resolve_tag("regnetx_032").data_config(zoo.get_spec("regnetx_032"))
     assert (pre.input_size, pre.mean, pre.std) == (224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     assert (pre.interpolation, pre.crop_pct) == ("bicubic", 0.875)
     bare = zoo.api.resolve_tag("api_tiny")  # records none of them: the spec's defaults
-    assert bare.preprocessing(tiny) == Preprocessing.default_for(tiny)
+    assert bare.data_config(tiny) == DataConfig.default_for(tiny)

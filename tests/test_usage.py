@@ -16,7 +16,7 @@ from PIL import Image
 import zoo
 from zoo.api import resolve_tag
 from zoo.cli import main
-from zoo.data_config import DataConfig, data_config, from_tag, label_set
+from zoo.data_config import DataConfig, data_config, label_set
 from zoo.errors import SpecError
 from zoo.features import FeatureBackbone
 from zoo.predict import predict
@@ -120,11 +120,9 @@ def test_reset_classifier_zero_removes_the_head(tmp_path):
 
 
 def test_loaded_folder_carries_its_data_config(tmp_path):
-    from zoo.weights.config import Preprocessing
-
     model = zoo.create("regnetx32")
     labels = [f"class {i}" for i in range(10)]
-    pre = Preprocessing(96, (0.2,), (0.3,), "L", "bicubic", 0.9)
+    pre = DataConfig(96, (0.2,), (0.3,), "bicubic", 0.9, "L")
     zoo.save_pretrained(model, tmp_path / "m", preprocessing=pre, labels=labels)
     config = zoo.data_config(zoo.load(f"local-dir:{tmp_path / 'm'}"))
     assert config == DataConfig(96, (0.2,), (0.3,), "bicubic", 0.9, "L", tuple(labels))
@@ -136,7 +134,7 @@ def test_imagenet_tags_name_their_classes():
     assert len(names) == 1000 and len(set(names)) > 990
     assert names[0].startswith("tench") and names[207].startswith("golden retriever")
     tag = resolve_tag("regnetx_032", True)
-    config = from_tag(tag, zoo.get_spec("regnetx_032"))
+    config = tag.data_config(zoo.get_spec("regnetx_032"))
     assert config.labels == names and config.crop_pct == 0.875 and config.interpolation == "bicubic"
 
 

@@ -17,7 +17,7 @@ from safetensors.numpy import save_file
 import zoo
 from zoo.errors import SpecError, WeightsFormatError, WeightsMismatchError, ZooError
 from zoo.weights.adapt import PretrainedAdaptationWarning, adapt_input_kernel
-from zoo.weights.config import Preprocessing, read_config
+from zoo.weights.config import DataConfig, read_config
 from zoo.weights.pretrained import save_pretrained
 from zoo.weights.state_file import read_arrays, read_header, save_weights, state_arrays
 
@@ -69,7 +69,7 @@ def test_config_json_holds_spec_preprocessing_and_labels(saved):
     _, folder = saved
     config = read_config(folder)
     assert config.spec == TINY and config.labels == ("cat", "dog", "emu")
-    assert config.preprocessing == Preprocessing(32, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    assert config.preprocessing == DataConfig(32, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     raw = json.loads((folder / "config.json").read_text())
     assert raw["preprocessing"]["channel_order"] == "RGB" and raw["preprocessing"]["layout"] == "NHWC"
 

@@ -46,7 +46,7 @@ def _as_list(images: Any) -> list[Any]:
 def predict(model: Any, images: Any, top_k: int = 5, *, config: DataConfig | None = None) -> list[Prediction]:
     """The top_k classes of each image (paths, PIL images or arrays; one or a sequence), one Prediction each.
 
-    Preprocessing comes from `config`, else the model's data config (zoo.data_config).
+    The preprocessing comes from `config`, else the model's data config (zoo.data_config).
     """
     if getattr(model, "get_classifier", lambda: None)() is None:
         raise SpecError("this model has no classifier (num_classes=0); predict needs one: reset_classifier(N)")

@@ -98,8 +98,13 @@ class Registry:
         return sorted(n for n in self.entries if fnmatch.fnmatchcase(n, pattern) or fnmatch.fnmatch(n, pattern.lower()))
 
 
+_last: tuple[Any, int, float, Registry] | None = None  # (plugin manager, its generation, file mtime, registry)
+
+
 def registry(plugins: Any = None) -> Registry:
-    """The registry as it stands now: core registry.toml plus plugin entries."""
+    """The registry as it stands now: core registry.toml plus plugin entries, built once per plugin
+    generation (a plugin registered or dropped, or registry.toml edited, builds it again)."""
+    global _last
     if plugins is None:
         plugins = manager()
     path = REGISTRY_PATH.resolve()
@@ -107,10 +112,22 @@ def registry(plugins: Any = None) -> Registry:
         mtime = path.stat().st_mtime
     except OSError:
         raise RegistryError(f"the core registry file {path} is missing; reinstall anynet-zoo") from None
+    contributions = plugins.models()  # may drop a failing plugin, which bumps nothing: read the generation after
+    generation = getattr(plugins, "generation", None)
+    if _last is not None and _last[0] is plugins and generation is not None and _last[1:3] == (generation, mtime):
+        return _last[3]
+    built = build_registry(path, mtime, contributions)
+    if generation is not None:
+        _last = (plugins, generation, mtime, built)
+    return built
+
+
+def build_registry(path: Path, mtime: float, contributions: Mapping[str, Any]) -> Registry:
+    """The core file's entries with the plugins' contributions merged in, checked."""
     defaults, models = _core_file(path, mtime)
     entries = [_entry(name, table, str(path), defaults) for name, table in models.items()]
     core_names = set(models)
-    for name, contribution in plugins.models().items():
+    for name, contribution in contributions.items():
         if name in core_names and not contribution.entry.get("override", False):
             raise PluginConflictError(
                 f"model {name!r} is in the core registry and also contributed by plugin "

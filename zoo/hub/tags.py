@@ -18,7 +18,7 @@ from typing import Any
 
 from zoo.errors import PretrainedError, RegistryError, did_you_mean
 from zoo.spec import ModelSpec
-from zoo.weights.config import Preprocessing
+from zoo.weights.config import DataConfig, label_set
 
 DEFAULT_NAMESPACE = "anynet-zoo"
 NAMESPACE_ENV = "ZOO_HUB_NAMESPACE"
@@ -76,18 +76,28 @@ class PretrainedTag:
     def repo_id(self) -> str:
         return self.hub_id.replace("{namespace}", hub_namespace())
 
-    def preprocessing(self, spec: ModelSpec) -> Preprocessing:
-        """How inputs to these weights must look: the tag's mean, std, interpolation and crop_pct,
-        each falling back to the zoo's default for `spec` where the tag leaves it out."""
-        default = Preprocessing.default_for(spec)
-        return Preprocessing(
+    def data_config(self, spec: ModelSpec) -> DataConfig:
+        """How inputs to these weights must look, and their class names: the tag's mean, std,
+        interpolation, crop_pct and labels, each falling back to the zoo's default for `spec` where
+        the tag leaves it out (timm-style '*in1k' tags of 1000 classes name ImageNet's classes)."""
+        default = DataConfig.default_for(spec)
+        return DataConfig(
             input_size=spec.input_size,
             mean=self.mean if self.mean is not None else default.mean,
             std=self.std if self.std is not None else default.std,
-            channel_order=default.channel_order,
             interpolation=self.interpolation or default.interpolation,
             crop_pct=self.crop_pct if self.crop_pct is not None else default.crop_pct,
+            channel_order=default.channel_order,
+            labels=self.class_names(spec.num_classes),
         )
+
+    def class_names(self, num_classes: int) -> tuple[str, ...] | None:
+        """The tag's `labels` set, else ImageNet-1k for timm-style '*in1k' tags of 1000 classes."""
+        if self.labels:
+            return label_set(self.labels)
+        if self.tag.endswith("in1k") and num_classes == 1000:
+            return label_set("imagenet-1k")
+        return None
 
 
 def parse_tags(model: str, table: Any, where: str) -> dict[str, PretrainedTag]:

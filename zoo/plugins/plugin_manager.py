@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pluggy
 
@@ -49,6 +49,13 @@ KINDS: dict[str, tuple[str, type]] = {
     "layout": ("zoo_add_weight_layouts", WeightLayout),
     "layout_part": ("zoo_add_layout_parts", LayoutPart),
 }
+
+
+class Registered(NamedTuple):
+    """One row of a component table: the record and the plugin that contributed it."""
+
+    record: Any
+    plugin: str
 
 
 class PluginWarning(UserWarning):
@@ -88,9 +95,10 @@ class ZooPluginManager:
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
         self.failures: list[PluginFailure] = []
-        self._tables: dict[str, dict[str, tuple[Any, str]]] | None = None
+        self._tables: dict[str, dict[str, Registered]] | None = None
         self._models: dict[str, ModelContribution] | None = None
         self._drops = 0  # plugins dropped while building tables; a change means build again
+        self.generation = 0  # bumped whenever the set of plugins changes: caches of the tables key on it
         if autoload is None:
             autoload = not os.environ.get("ZOO_DISABLE_PLUGIN_AUTOLOAD")
         self._add(builtin, BUILTIN_NAME, distribution="anynet-zoo", version=_version("anynet-zoo"))
@@ -166,6 +174,7 @@ class ZooPluginManager:
         warnings.warn(f"zoo plugin {name!r} skipped: {error}", PluginWarning, stacklevel=3)
 
     def _invalidate(self) -> None:
+        self.generation += 1
         self._tables = None
         self._models = None
 
@@ -234,12 +243,12 @@ class ZooPluginManager:
                 break
         self._tables, self._models = tables, models
 
-    def _collect_components(self, strict: str | None) -> dict[str, dict[str, tuple[Any, str]]]:
+    def _collect_components(self, strict: str | None) -> dict[str, dict[str, Registered]]:
         for info in self.infos.values():
             info.contributes = {}
-        tables: dict[str, dict[str, tuple[Any, str]]] = {}
+        tables: dict[str, dict[str, Registered]] = {}
         for kind, (hook_name, record_type) in KINDS.items():
-            table: dict[str, tuple[Any, str]] = {}
+            table: dict[str, Registered] = {}
             for plugin, records in list(self._call_each(hook_name, strict)):
                 try:
                     records = _records(records, plugin, hook_name, record_type)
@@ -253,14 +262,14 @@ class ZooPluginManager:
                         _insert(table, kind, record.name, record, plugin, record.override)
                         self.infos[plugin].contributes.setdefault(kind, []).append(record.name)
                 except PluginConflictError as err:  # a clash with a built-in skips the newcomer: the zoo still runs
-                    if plugin == strict or table[record.name][1] not in _BUILTINS:
+                    if plugin == strict or table[record.name].plugin not in _BUILTINS:
                         raise
                     self._drop(plugin, str(err))
             tables[kind] = table
         return tables
 
     def _collect_models(self, strict: str | None) -> dict[str, ModelContribution]:
-        models: dict[str, tuple[ModelContribution, str]] = {}
+        models: dict[str, Registered] = {}
         for plugin, result in list(self._call_each("zoo_add_models", strict)):
             try:
                 if isinstance(result, (str, Path)):
@@ -287,12 +296,12 @@ class ZooPluginManager:
                     _insert(models, "model", name, contribution, plugin, override)
                     self.infos[plugin].contributes.setdefault("model", []).append(name)
             except PluginConflictError as err:
-                if plugin == strict or models[name][1] not in _BUILTINS:
+                if plugin == strict or models[name].plugin not in _BUILTINS:
                     raise
                 self._drop(plugin, str(err))
-        return {name: contribution for name, (contribution, _) in models.items()}
+        return {name: row.record for name, row in models.items()}
 
-    def tables(self) -> dict[str, dict[str, tuple[Any, str]]]:
+    def tables(self) -> dict[str, dict[str, Registered]]:
         if self._tables is None:
             self._build_tables()
         assert self._tables is not None
@@ -308,7 +317,7 @@ class ZooPluginManager:
         """The component record of `kind` called `name`, or UnknownComponentError."""
         table = self.tables()[kind]
         if name in table:
-            return table[name][0]
+            return table[name].record
         context = f" (needed by {needed_by})" if needed_by else ""
         hint = install_hint(kind, name)
         what = getattr(KINDS[kind][1], "kind", kind)  # the records' own name: "design rule" for kind "rule"
@@ -319,7 +328,7 @@ class ZooPluginManager:
         )
 
     def provider(self, kind: str, name: str) -> str:
-        return self.tables()[kind][name][1]
+        return self.tables()[kind][name].plugin
 
 
 _BUILTINS = (BUILTIN_NAME, BUILTIN_LAYOUTS[0])
@@ -346,14 +355,14 @@ def _records(result: Any, plugin: str, hook_name: str, record_type: type[Any]) -
     return records
 
 
-def _insert(table: dict, kind: str, name: str, record: Any, plugin: str, override: bool) -> None:
+def _insert(table: dict[str, Registered], kind: str, name: str, record: Any, plugin: str, override: bool) -> None:
     if name in table:
-        _, other_plugin = table[name]
-        other_override = bool(getattr(table[name][0], "override", False)) or (
-            isinstance(table[name][0], ModelContribution) and bool(table[name][0].entry.get("override", False))
+        other, other_plugin = table[name].record, table[name].plugin
+        other_override = bool(getattr(other, "override", False)) or (
+            isinstance(other, ModelContribution) and bool(other.entry.get("override", False))
         )
         if override and not other_override:
-            table[name] = (record, plugin)
+            table[name] = Registered(record, plugin)
             return
         if other_override and not override:
             return
@@ -361,7 +370,7 @@ def _insert(table: dict, kind: str, name: str, record: Any, plugin: str, overrid
             f"{kind} {name!r} is contributed by both plugin {other_plugin!r} and plugin {plugin!r}. "
             "Uninstall or unregister one of them, or mark one contribution override=True."
         )
-    table[name] = (record, plugin)
+    table[name] = Registered(record, plugin)
 
 
 def _version(distribution: str) -> str | None:

@@ -68,18 +68,20 @@ def open_run(
 
 def preprocessing_of(pipeline: Pipeline):
     """The saved form (config.json's `preprocessing`) of an eval pipeline."""
-    from zoo.weights.config import Preprocessing
+    from zoo.weights.config import DataConfig
 
     order = "L" if pipeline.channels == 1 else "RGB" if pipeline.channels == 3 else "C" * pipeline.channels
     norm = pipeline.normalization
-    return Preprocessing(pipeline.image_size, norm.mean, norm.std, order, "bilinear", 1.0)
+    return DataConfig(pipeline.image_size, tuple(norm.mean), tuple(norm.std), "bilinear", 1.0, order)
 
 
 def attach_data_config(model, pipeline: Pipeline, labels) -> None:
     """Give `model` the data config of `pipeline` and the class names (where there is one per class)."""
-    from zoo.data_config import DataConfig, attach
+    from dataclasses import replace
 
-    attach(model, DataConfig.from_preprocessing(preprocessing_of(pipeline), labels))
+    from zoo.data_config import attach
+
+    attach(model, replace(preprocessing_of(pipeline), labels=tuple(labels) if labels is not None else None))
 
 
 def build_model(model, *, num_classes: int, image_size: int | None, pretrained: bool | str, seed: int):

@@ -10,7 +10,8 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,29 +25,41 @@ CONFIG_NAME = "config.json"
 MAX_CONFIG_BYTES = 64 * 1024 * 1024  # labels for 100,000 classes fit many times over
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+LABEL_SETS = {"imagenet-1k": "imagenet1k.txt", "digits": "digits.txt", "fashion-mnist": "fashion_mnist.txt"}
 
 
 @dataclass(frozen=True)
-class Preprocessing:
-    """How inputs must look: NHWC floats in [0, 1], resized, cropped, then (x - mean) / std."""
+class DataConfig:
+    """The inputs one model was trained on and the names of its classes (timm: pretrained_cfg): NHWC
+    floats in [0, 1], resized, cropped, then (x - mean) / std. One type with one set of defaults, for
+    config.json's 'preprocessing', a pretrained tag, and the config a loaded model carries."""
 
     input_size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    channel_order: str = "RGB"
     interpolation: str = "bicubic"
     crop_pct: float = 0.875
+    channel_order: str = "RGB"
+    labels: tuple[str, ...] | None = None
 
     @classmethod
-    def default_for(cls, spec: ModelSpec) -> Preprocessing:
+    def default_for(cls, spec: ModelSpec) -> DataConfig:
         """ImageNet statistics for RGB models; identity normalisation for other channel counts."""
         if spec.in_channels == 3:
             return cls(spec.input_size, IMAGENET_MEAN, IMAGENET_STD)
         order = "L" if spec.in_channels == 1 else "C" * spec.in_channels
-        return cls(spec.input_size, (0.0,) * spec.in_channels, (1.0,) * spec.in_channels, order, "bilinear", 1.0)
+        return cls(spec.input_size, (0.0,) * spec.in_channels, (1.0,) * spec.in_channels, "bilinear", 1.0, order)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    @property
+    def in_channels(self) -> int:
+        return len(self.mean)
+
+    def without_labels(self) -> DataConfig:
+        return replace(self, labels=None)
+
+    def to_dict(self, *, labels: bool = True) -> dict[str, Any]:
+        """The JSON form; config.json's 'preprocessing' leaves the labels out (they sit beside it)."""
+        data: dict[str, Any] = {
             "input_size": self.input_size,
             "mean": list(self.mean),
             "std": list(self.std),
@@ -55,19 +68,27 @@ class Preprocessing:
             "interpolation": self.interpolation,
             "crop_pct": self.crop_pct,
         }
+        if labels:
+            data["labels"] = list(self.labels) if self.labels is not None else None
+        return data
 
     @classmethod
-    def from_dict(cls, data: Any, where: str) -> Preprocessing:
+    def from_dict(cls, data: Any, where: str) -> DataConfig:
+        """Parse and check the JSON form; a missing optional field takes the class default."""
         if not isinstance(data, Mapping):
             raise WeightsFormatError(f"{where}: 'preprocessing' must be an object")
+        labels = data.get("labels")
+        if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+            raise WeightsFormatError(f"{where}: 'labels' must be a list of class names")
         try:
             pre = cls(
                 input_size=int(data["input_size"]),
                 mean=tuple(float(x) for x in data["mean"]),
                 std=tuple(float(x) for x in data["std"]),
-                channel_order=str(data.get("channel_order", "RGB")),
-                interpolation=str(data.get("interpolation", "bicubic")),
-                crop_pct=float(data.get("crop_pct", 1.0)),
+                interpolation=str(data.get("interpolation", cls.interpolation)),
+                crop_pct=float(data.get("crop_pct", cls.crop_pct)),
+                channel_order=str(data.get("channel_order", cls.channel_order)),
+                labels=tuple(labels) if labels is not None else None,
             )
         except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise WeightsFormatError(
@@ -92,10 +113,15 @@ class PretrainedConfig:
     """What config.json holds: the spec, the preprocessing, the labels, and where it came from."""
 
     spec: ModelSpec
-    preprocessing: Preprocessing
+    preprocessing: DataConfig  # without labels: config.json keeps them beside it
     labels: tuple[str, ...] | None = None
     architecture: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_config(self) -> DataConfig:
+        """The preprocessing with the labels: what a model loaded from this config carries."""
+        return replace(self.preprocessing, labels=self.labels)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,7 +130,7 @@ class PretrainedConfig:
             "zoo_version": _zoo_version(),
             "architecture": self.architecture,
             "spec": self.spec.to_dict(),
-            "preprocessing": self.preprocessing.to_dict(),
+            "preprocessing": self.preprocessing.to_dict(labels=False),
             "labels": list(self.labels) if self.labels is not None else None,
             **dict(self.extra),
         }
@@ -113,10 +139,12 @@ class PretrainedConfig:
 def make_config(
     spec: ModelSpec,
     *,
-    preprocessing: Preprocessing | None = None,
+    preprocessing: DataConfig | None = None,
     labels: Sequence[str] | None = None,
     architecture: str | None = None,
 ) -> PretrainedConfig:
+    if labels is None and preprocessing is not None:
+        labels = preprocessing.labels
     if labels is not None:
         labels = tuple(str(x) for x in labels)
         if len(labels) != spec.num_classes:
@@ -124,7 +152,8 @@ def make_config(
                 f"{len(labels)} class labels given for a model with {spec.num_classes} classes; "
                 "give one label per class"
             )
-    return PretrainedConfig(spec, preprocessing or Preprocessing.default_for(spec), labels, architecture)
+    pre = (preprocessing or DataConfig.default_for(spec)).without_labels()
+    return PretrainedConfig(spec, pre, labels, architecture)
 
 
 def write_config(config: PretrainedConfig, path: str | os.PathLike) -> Path:
@@ -171,7 +200,9 @@ def config_from_dict(data: Mapping[str, Any], where: str) -> PretrainedConfig:
         spec = ModelSpec.from_dict(data["spec"], where=f"{where} 'spec'")
     except SpecError as err:
         raise WeightsFormatError(str(err)) from None
-    pre = Preprocessing.from_dict(data.get("preprocessing") or Preprocessing.default_for(spec).to_dict(), where)
+    pre = DataConfig.from_dict(
+        data.get("preprocessing") or DataConfig.default_for(spec).to_dict(), where
+    ).without_labels()
     if len(pre.mean) != spec.in_channels:
         raise WeightsFormatError(
             f"{where}: 'preprocessing' gives {len(pre.mean)} means and stds for a model with {spec.in_channels} "
@@ -193,3 +224,37 @@ def read_config(path: str | os.PathLike) -> PretrainedConfig:
     if path.is_dir():
         path = path / CONFIG_NAME
     return config_from_dict(read_json(path), str(path))
+
+
+def label_set(name: str) -> tuple[str, ...]:
+    """A class-name list the package ships ('imagenet-1k'), one name per line, in class order."""
+    if name not in LABEL_SETS:
+        raise SpecError(f"unknown label set {name!r}; the zoo ships {sorted(LABEL_SETS)}")
+    text = resources.files("zoo").joinpath("labels", LABEL_SETS[name]).read_text(encoding="utf-8")
+    return tuple(line for line in text.splitlines() if line)
+
+
+def data_config_from_json(data: Mapping[str, Any], spec: ModelSpec, where: str) -> DataConfig:
+    """The data config a config.json object records: ours, timm's pretrained_cfg, or transformers'
+    id2label; what a foreign one leaves out takes the defaults for `spec`."""
+    if is_zoo_config(data):
+        return config_from_dict(data, where).data_config
+    default = DataConfig.default_for(spec)
+    labels = None
+    if isinstance(data.get("id2label"), Mapping):  # transformers
+        id2label = data["id2label"]
+        labels = tuple(str(id2label.get(str(i), id2label.get(i, i))) for i in range(len(id2label)))
+    elif isinstance(data.get("label_names"), list):  # timm
+        labels = tuple(str(x) for x in data["label_names"])
+    cfg: Mapping[str, Any] = data["pretrained_cfg"] if isinstance(data.get("pretrained_cfg"), Mapping) else {}
+    try:
+        return replace(
+            default,
+            mean=tuple(float(x) for x in cfg.get("mean", default.mean)),
+            std=tuple(float(x) for x in cfg.get("std", default.std)),
+            interpolation=str(cfg.get("interpolation", default.interpolation)),
+            crop_pct=float(cfg.get("crop_pct", default.crop_pct)),
+            labels=labels,
+        )
+    except (TypeError, ValueError):
+        raise WeightsFormatError(f"{where}: malformed pretrained_cfg (mean, std, crop_pct must be numbers)") from None

@@ -1,7 +1,7 @@
 """Pretrained models from files: save a folder, load a folder or a weights file in any known layout.
 
-`build_pretrained` is the one path every pretrained load takes (local folder, file, Hub
-repo, registry tag): sniff the layout, convert (cached) when it is foreign, adapt the head
+`build_pretrained` is the one path every pretrained load takes (zoo.loading.build: local folder,
+file, Hub repo, registry tag): sniff the layout, convert (cached) when it is foreign, adapt the head
 and stem to overrides, check every key and shape, and fill a freshly built model.
 """
 
@@ -23,7 +23,7 @@ from zoo.plugins.layout_records import WeightLayout
 from zoo.spec import ModelSpec
 from zoo.weights.adapt import adapt_arrays
 from zoo.weights.checks import check_fits
-from zoo.weights.config import CONFIG_NAME, Preprocessing, make_config, read_json, write_config
+from zoo.weights.config import CONFIG_NAME, DataConfig, make_config, write_config
 from zoo.weights.layouts import LayoutSet, converted_path, file_sha256
 from zoo.weights.state_file import (
     WEIGHTS_NAME,
@@ -41,7 +41,7 @@ def save_pretrained(
     model: AnyNet,
     directory: str | os.PathLike,
     *,
-    preprocessing: Preprocessing | None = None,
+    preprocessing: DataConfig | None = None,
     labels: Sequence[str] | None = None,
     architecture: str | None = None,
 ) -> Path:
@@ -141,44 +141,3 @@ def build_pretrained(
             else nnx.eval_shape(lambda: AnyNet(target, rngs=nnx.Rngs(seed), plugins=manager()))
         )
     return apply_arrays(model, arrays, where=where)
-
-
-def load_folder(directory: str | os.PathLike, *, layouts: LayoutSet, seed: int = 0, **overrides: Any) -> AnyNet:
-    """A model from a folder holding model.safetensors and config.json: one written by save_pretrained,
-    a Hub snapshot, or a checkpoint folder of any layout in `layouts`."""
-    directory = Path(directory)
-    config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
-    if not directory.is_dir():
-        raise WeightsFormatError(
-            f"{directory} is not a folder; local-dir: names a folder written by zoo.save_pretrained"
-        )
-    if not weights_path.is_file():
-        raise WeightsFormatError(f"{directory} has no {WEIGHTS_NAME}; write one with zoo.save_pretrained(model, dir)")
-    config = read_json(config_path) if config_path.exists() or config_path.is_symlink() else None
-    return build_from_config(
-        weights_path,
-        config,
-        layouts=layouts,
-        config_where=str(config_path),
-        where=str(directory),
-        seed=seed,
-        **overrides,
-    )
-
-
-def build_from_config(
-    weights: Path,
-    config: Mapping[str, Any] | None,
-    *,
-    layouts: LayoutSet,
-    config_where: str,
-    where: str,
-    seed: int = 0,
-    **overrides: Any,
-) -> AnyNet:
-    """A model from a weights file and the config.json beside it (a local folder or a Hub snapshot): the
-    layout that recognises the config derives the spec, then the one pretrained build runs."""
-    spec, layout = layouts.spec_from_config(config, config_where)
-    return build_pretrained(
-        weights, layouts=layouts, spec=spec, layout=layout.name if layout else None, seed=seed, where=where, **overrides
-    )
