@@ -114,6 +114,14 @@ class UnknownDatasetError(DatasetError, KeyError):
         return self.args[0] if self.args else ""
 
 
+class PredictError(DatasetError, ValueError):
+    """What was given to predict is not an image or a sequence of images (None, a number, nothing)."""
+
+
+class LabelMismatchError(DatasetError, ValueError):
+    """A model's classes and a dataset's classes differ (count or names), so its scores would mean nothing."""
+
+
 class TrainConfigError(ZooError, ValueError):
     """A training setting is out of range or inconsistent (optimizer, schedule, batch size...)."""
 

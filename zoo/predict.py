@@ -18,9 +18,9 @@ import numpy as np
 from PIL import Image
 
 from zoo.data_config import DataConfig, data_config
-from zoo.errors import SpecError
+from zoo.errors import PredictError, SpecError
 from zoo.inference import compile_forward
-from zoo.transform import create_transform
+from zoo.transform import create_transform, to_pil
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,46 @@ class Prediction:
 
 
 def _as_list(images: Any) -> list[Any]:
+    """One image or a sequence of them, as a non-empty list; PredictError for anything else."""
     if isinstance(images, (str, os.PathLike, Image.Image)):
         return [images]
-    if isinstance(images, np.ndarray) and images.ndim <= 3:
-        return [images]
-    return list(images)
+    if images is None or isinstance(images, (bool, int, float, complex, bytes, dict)):
+        raise PredictError(
+            f"predict got {type(images).__name__}; give an image path, a PIL image, an HxWxC array, "
+            "an NxHxWxC array or a list of these"
+        )
+    if hasattr(images, "__array__") and not isinstance(images, (list, tuple)):
+        array = np.asarray(images)
+        if array.ndim <= 3:
+            return [array]
+        if array.ndim != 4:
+            raise PredictError(f"predict got an array of shape {array.shape}; give HxWxC images or an NxHxWxC batch")
+        images = list(array)
+    try:
+        listed = list(images)
+    except TypeError:
+        raise PredictError(f"predict got {type(images).__name__}, which is neither an image nor a sequence") from None
+    if not listed:
+        raise PredictError("predict got no images (an empty sequence); give at least one")
+    return listed
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (ANSI escapes, newlines) written as escapes, safe for a terminal."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def format_predictions(images: Sequence[Any], results: Sequence[Prediction]) -> str:
+    """The text `zoo predict` prints: each image, then one `probability  label` line per class.
+
+    Labels come from files anyone can publish (a Hub repo's config.json), so control
+    characters are escaped: a label can never move the cursor or recolour the terminal.
+    """
+    lines = []
+    for image, result in zip(images, results):
+        lines.append(printable(str(image)))
+        lines.extend(f"  {p:7.2%}  {printable(label)}" for label, p in zip(result.labels, result.probabilities))
+    return "\n".join(lines)
 
 
 def predict(model: Any, images: Any, top_k: int = 5, *, config: DataConfig | None = None) -> list[Prediction]:
@@ -57,7 +92,9 @@ def predict(model: Any, images: Any, top_k: int = 5, *, config: DataConfig | Non
     config = config or data_config(model)
     if config.labels is not None and len(config.labels) != num_classes:
         raise SpecError(f"the data config names {len(config.labels)} classes but the model has {num_classes}")
-    batch = create_transform(config).batch(_as_list(images))
+    items = _as_list(images)
+    transform = create_transform(config)
+    batch = np.stack([transform(to_pil(image, f"image {i}")) for i, image in enumerate(items)])
     if batch.shape[-1] != model.spec.in_channels:
         raise SpecError(
             f"the data config makes {batch.shape[-1]}-channel inputs but the model takes {model.spec.in_channels}; "

@@ -20,17 +20,14 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from zoo.predict import predict
+    from zoo.predict import format_predictions, predict
 
     model = _load(args)
     results = predict(model, args.images, top_k=args.top_k)
     if args.json:
         print(json.dumps([{"image": str(i), **r.to_dict()} for i, r in zip(args.images, results)], indent=2))
         return 0
-    for image, result in zip(args.images, results):
-        print(image)
-        for label, p in zip(result.labels, result.probabilities):
-            print(f"  {p:7.2%}  {label}")
+    print(format_predictions(args.images, results))
     return 0
 
 

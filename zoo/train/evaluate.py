@@ -8,6 +8,7 @@ repeated, and a sweep worker keeps one EvalSet for every trial.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from zoo.data import Normalization, Pipeline, iterate_batches, normalization_for, open_split
 from zoo.data.sources import ImageSplit
+from zoo.errors import LabelMismatchError
 from zoo.train.sharding import batch_sharded, check_batch_size, data_mesh, place_batch, replicate, replicated
 from zoo.train.steps import make_eval_step, split_model
 
@@ -119,12 +121,41 @@ def evaluate(
     check_batch_size(batch_size, mesh)
     spec = model.spec
     data = open_split(dataset, split, data_dir=data_dir)
+    check_labels(model, data)
     if normalization is None:
         normalization = normalization_for(open_split(dataset, "train", data_dir=data_dir), spec.in_channels)
     pipeline = Pipeline(image_size or spec.input_size, spec.in_channels, normalization)
     _, eval_def, params, rest = split_model(model)
     params, rest = replicate(mesh, params), replicate(mesh, rest)
     return run_eval(jit_eval_step(eval_def, mesh), params, rest, data, pipeline, batch_size, mesh)
+
+
+def _label_set(names: Sequence[str] | None, count: int) -> str:
+    shown = list(names) if names is not None else [str(i) for i in range(count)]
+    text = ", ".join(shown[:12]) + (f", ... ({count} in all)" if count > 12 else "")
+    return f"[{text}]" if names is not None else f"{count} unnamed classes [{text}]"
+
+
+def check_labels(model, data: ImageSplit) -> None:
+    """LabelMismatchError unless the model's classes are the data's: the same count, and the same
+    names in the same order where both have names. Scores across different label sets mean nothing."""
+    from zoo.data_config import data_config
+
+    classes = model.spec.num_classes
+    names = data_config(model).labels
+    where = f"{data.dataset}[{data.split}]"
+    same_count = classes == data.num_classes
+    data_names = data.class_names
+    if data_names is not None and tuple(data_names) == tuple(str(i) for i in range(data.num_classes)):
+        data_names = None  # tfds numbers unnamed classes "0".."N-1": that names nothing to compare
+    same_names = names is None or data_names is None or tuple(names) == tuple(data_names)
+    if same_count and same_names:
+        return
+    raise LabelMismatchError(
+        f"the model's classes are {_label_set(names, classes)} but {where} has "
+        f"{_label_set(data.class_names, data.num_classes)}; evaluate a model on the classes it was trained "
+        "on (or fine-tune it on this dataset first: `zoo train MODEL --pretrained --dataset ...`)"
+    )
 
 
 def saved_normalization(model_dir) -> Normalization | None:
