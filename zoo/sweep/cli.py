@@ -14,6 +14,7 @@ from zoo.sweep.defaults import DEFAULT_SETTING, RECIPE_DEFAULTS
 # Mean e_fit above which the best models are reported as far from the RegNet rule (a width
 # off by a factor 1.25 on every block gives 0.05).
 FAR_FROM_REGNET = 0.05
+MIXED_HELP = "compare sweeps run with different recipes, bands or base specs (warns, naming the keys)"
 
 
 def add_sweep_commands(sub) -> None:
@@ -54,11 +55,13 @@ def add_sweep_commands(sub) -> None:
     p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep directories or hf-hub:ORG/NAME[@REV]")
     p.add_argument("--out", default="edf.png", help="image file (default edf.png)")
     p.add_argument("--title", default=None)
+    p.add_argument("--mixed", action="store_true", help=MIXED_HELP)
     p.set_defaults(func=cmd_plot)
 
     p = cmds.add_parser("table", help="summary of one or more sweeps: n, min/median/mean error, cost")
     p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep directories or hf-hub:ORG/NAME[@REV]")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--mixed", action="store_true", help=MIXED_HELP)
     p.set_defaults(func=cmd_table)
 
     p = cmds.add_parser("push", help="publish a sweep as a Hub dataset repo (results.parquet, sweep.json, card, EDF)")
@@ -194,6 +197,18 @@ def _dirs(refs: list[str]) -> list[str]:
     return [resolve_sweep(ref) for ref in refs]
 
 
+def _comparable(summaries, mixed: bool):
+    from zoo.sweep.edf import comparable
+
+    summaries, differing = comparable(summaries, mixed=mixed)
+    for line in differing:
+        print(
+            f"zoo: warning: these sweeps were run differently ({line}); their EDFs compare more than spaces",
+            file=sys.stderr,
+        )
+    return summaries
+
+
 def cmd_push(args) -> int:
     from zoo.sweep.hub import push_sweep
 
@@ -206,9 +221,11 @@ def cmd_push(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from zoo.sweep.edf import plot_edfs, summarize
+    from zoo.sweep.edf import check_plot_out, plot_edfs, summarize
 
-    path = plot_edfs([summarize(d) for d in _dirs(args.dirs)], args.out, title=args.title)
+    check_plot_out(args.out)  # before any download or reading
+    summaries = _comparable([summarize(d) for d in _dirs(args.dirs)], args.mixed)
+    path = plot_edfs(summaries, args.out, title=args.title)
     print(f"wrote {path}")
     return 0
 
@@ -216,10 +233,11 @@ def cmd_plot(args) -> int:
 def cmd_table(args) -> int:
     from zoo.sweep.edf import format_ks, format_table, pairwise_ks, summarize
 
-    summaries = [summarize(d) for d in _dirs(args.dirs)]
+    summaries = _comparable([summarize(d) for d in _dirs(args.dirs)], args.mixed)
     if args.json:
         tests = [
-            {"a": a, "b": b, "D": r.statistic, "p": r.pvalue, "n": r.n, "m": r.m} for a, b, r in pairwise_ks(summaries)
+            {"a": a, "b": b, "D": r.statistic, "p": r.pvalue, "n": r.n, "m": r.m, "test": r.method}
+            for a, b, r in pairwise_ks(summaries)
         ]
         print(json.dumps({"sweeps": [s.row() for s in summaries], "ks": tests}, indent=2))
     else:
@@ -234,7 +252,7 @@ def cmd_fit(args) -> int:
     from zoo.sweep.fit import fit_regnet, fit_rows
     from zoo.sweep.table import read_rows
 
-    rows = [r for d in _dirs(args.dirs) for r in read_rows(d)]
+    rows = [r for d in _dirs(args.dirs) for r in read_rows(d, need=("spec",))]
     if not rows:
         from zoo.errors import SweepError
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,9 @@ import numpy as np
 
 from zoo.atomic import atomic_path
 from zoo.errors import SweepError
+from zoo.sweep.compare import check_comparable, unique_labels
 from zoo.sweep.ks import KSResult, ks_2samp
-from zoo.sweep.table import read_rows, space_name
+from zoo.sweep.table import read_manifest, read_rows, space_name
 
 
 def edf(errors: Sequence[float], at: float | Sequence[float] | np.ndarray) -> np.ndarray:
@@ -52,6 +53,7 @@ class SweepSummary:
     flops: tuple[int, ...]
     params: tuple[int, ...]
     seconds: float
+    manifest: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n(self) -> int:
@@ -74,17 +76,26 @@ class SweepSummary:
 
 
 def summarize(directory: str | os.PathLike, label: str | None = None) -> SweepSummary:
-    rows = read_rows(Path(directory))
+    rows = read_rows(Path(directory), need=("complexity",))
     if not rows:
         raise SweepError(f"{directory} has no finished trials yet; run or resume `zoo sweep run ... --out {directory}`")
     return SweepSummary(
         label=label or space_name(Path(directory)),
         directory=str(directory),
+        manifest=read_manifest(Path(directory)) or {},
         errors=tuple(float(r["error"]) for r in rows),
         flops=tuple(int(r["complexity"]["flops"]) for r in rows),
         params=tuple(int(r["complexity"]["params"]) for r in rows),
         seconds=float(sum(r.get("seconds", 0.0) for r in rows)),
     )
+
+
+def comparable(summaries: Sequence[SweepSummary], *, mixed: bool = False) -> tuple[list[SweepSummary], list[str]]:
+    """The summaries with unique labels, and the keys on which they were run differently (a
+    SweepError naming them unless `mixed`: then they are returned for a loud warning)."""
+    labels = unique_labels([s.label for s in summaries], [s.directory for s in summaries])
+    relabelled = [replace(s, label=label) for s, label in zip(summaries, labels)]
+    return relabelled, check_comparable([(s.label, s.manifest) for s in relabelled], mixed=mixed)
 
 
 def format_table(summaries: Iterable[SweepSummary]) -> str:
@@ -122,14 +133,31 @@ def format_ks(summaries: Sequence[SweepSummary]) -> str:
     return "\n".join(lines)
 
 
+def check_plot_out(out: str | os.PathLike) -> Path:
+    """`out` as a PNG path that can be written, checked before any work; SweepError saying why not."""
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise SweepError(f"--out {out}: the plot is a PNG image; give a name ending in .png")
+    if out.is_dir():
+        raise SweepError(f"--out {out} is a folder; give a file name ending in .png (e.g. {out / 'edf.png'})")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SweepError(f"--out {out}: {parent} is a file, so nothing can be written under it")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SweepError(f"--out {out}: {parent} is not writable; choose another place for the plot")
+    return out
+
+
 def plot_edfs(summaries: Sequence[SweepSummary], out: str | os.PathLike, title: str | None = None) -> Path:
     """Draw each sweep's error EDF on one plot (percent error vs cumulative prob.), saved atomically."""
+    out = check_plot_out(out)
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = Path(out)
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
     for s in summaries:
         x, y = edf_steps(s.errors)
@@ -150,6 +178,8 @@ def plot_edfs(summaries: Sequence[SweepSummary], out: str | os.PathLike, title: 
     try:
         with atomic_path(out) as tmp:
             fig.savefig(tmp)
+    except OSError as err:
+        raise SweepError(f"--out {out} cannot be written ({err.strerror or err}); choose another place") from None
     finally:
         plt.close(fig)
     return out

@@ -20,6 +20,7 @@ from typing import Any
 from zoo.atomic import atomic_write_text
 from zoo.errors import HubError, SweepError
 from zoo.hub.client import check_repo_id, check_revision, hub_settings
+from zoo.sweep.checks import check_manifest, check_row
 from zoo.sweep.table import MANIFEST, RESULTS, read_manifest, read_rows
 
 PREFIX = "hf-hub:"
@@ -48,14 +49,23 @@ def results_parquet(rows: list[dict[str, Any]]) -> bytes:
     return sink.getvalue()
 
 
-def rows_from_parquet(path: Path) -> list[dict[str, Any]]:
+def rows_from_parquet(path: Path, where: str | None = None) -> list[dict[str, Any]]:
+    """The rows of a pushed results table, each checked at the door (zoo.sweep.checks) as `where` row N."""
     import pyarrow.parquet as pq
 
+    where = where or str(path)
     try:
         column = pq.read_table(path, columns=["row"]).column("row").to_pylist()
-        return [json.loads(text) for text in column]
     except Exception as err:  # noqa: BLE001 - any unreadable file is one typed error
-        raise SweepError(f"{path} is not a sweep results table ({type(err).__name__}: {err})") from None
+        raise SweepError(f"{where} is not a sweep results table ({type(err).__name__}: {err})") from None
+    rows = []
+    for number, text in enumerate(column, start=1):
+        try:
+            row = json.loads(text)
+        except (TypeError, ValueError) as err:
+            raise SweepError(f"{where} row {number}: row is not JSON text ({err})") from None
+        rows.append(check_row(row, f"{where} row {number}"))
+    return rows
 
 
 def dataset_card(manifest: dict[str, Any], rows: list[dict[str, Any]], repo_id: str) -> str:
@@ -108,7 +118,7 @@ def push_sweep(
     manifest = read_manifest(directory)
     if manifest is None:
         raise SweepError(f"{directory} has no {MANIFEST}: give the --out DIR of a `zoo sweep run`")
-    rows = read_rows(directory)
+    rows = read_rows(directory, need=("complexity",))
     if not rows:
         raise SweepError(f"{directory} has no finished trials to publish; run the sweep first")
     s = hub_settings()
@@ -183,7 +193,12 @@ def fetch_sweep(ref: str) -> Path:
     commit = files[PARQUET].parent.name  # the snapshot folder is named for the commit it resolved to
     local = Path(s.cache_dir) / "zoo-sweeps" / repo_id.replace("/", "--") / commit
     if not (local / RESULTS).exists():
-        rows = rows_from_parquet(files[PARQUET])
+        rows = rows_from_parquet(files[PARQUET], f"{ref} {PARQUET}")
+        try:
+            manifest = json.loads(files[MANIFEST].read_bytes().decode("utf-8"))
+        except ValueError as err:
+            raise SweepError(f"{ref} {MANIFEST} cannot be read as JSON ({err}); the pushed sweep is corrupt") from None
+        check_manifest(manifest, f"{ref} {MANIFEST}")
         atomic_write_text(local / MANIFEST, files[MANIFEST].read_text(encoding="utf-8"))
         atomic_write_text(local / RESULTS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
     return local

@@ -14,6 +14,8 @@ from typing import Any
 
 from zoo.atomic import atomic_write_text
 from zoo.errors import SweepError
+from zoo.sweep.checks import check_manifest, check_row
+from zoo.sweep.compare import changed_keys
 
 MANIFEST = "sweep.json"
 RESULTS = "results.jsonl"
@@ -27,9 +29,10 @@ def read_manifest(directory: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as err:  # ValueError: bad JSON and bytes that are not UTF-8
         raise SweepError(f"{path} cannot be read as JSON ({err}); it is not a sweep directory or is corrupt") from None
+    return check_manifest(manifest, str(path))
 
 
 def open_sweep(directory: Path, manifest: Mapping[str, Any]) -> None:
@@ -41,9 +44,10 @@ def open_sweep(directory: Path, manifest: Mapping[str, Any]) -> None:
             raise SweepError(f"{directory} has {RESULTS} but no {MANIFEST}; use a new --out directory")
         atomic_write_text(directory / MANIFEST, json.dumps(dict(manifest), indent=2, sort_keys=True) + "\n")
         return
-    changed = sorted(k for k in set(old) | set(manifest) if k not in RESUMABLE_KEYS and old.get(k) != manifest.get(k))
+    kept = sorted((set(old) | set(manifest)) - RESUMABLE_KEYS)
+    changed = changed_keys(old, manifest, kept)
     if changed:
-        diffs = "; ".join(f"{k}: {old.get(k)!r} -> {manifest.get(k)!r}" for k in changed)
+        diffs = "; ".join(changed)
         raise SweepError(
             f"{directory} holds a different sweep ({diffs}). Rerun with the same settings to "
             "resume it (only --n, --workers and --address may change), or use a new --out directory"
@@ -52,8 +56,9 @@ def open_sweep(directory: Path, manifest: Mapping[str, Any]) -> None:
         atomic_write_text(directory / MANIFEST, json.dumps(dict(manifest), indent=2, sort_keys=True) + "\n")
 
 
-def read_rows(directory: str | Path) -> list[dict[str, Any]]:
-    """The finished trials of a sweep directory, in the order they finished."""
+def read_rows(directory: str | Path, need: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """The finished trials of a sweep directory, in the order they finished, each checked at the
+    door (zoo.sweep.checks); `need` names the optional fields the caller cannot do without."""
     path = Path(directory) / RESULTS
     if not Path(directory).is_dir():
         raise SweepError(f"{directory} is not a directory; give the --out DIR of a `zoo sweep run`")
@@ -65,31 +70,22 @@ def read_rows(directory: str | Path) -> list[dict[str, Any]]:
             f"--out {directory}` first)"
         )
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+    read_manifest(Path(directory))  # a corrupt manifest beside the rows is refused here too
+    need = tuple(need)
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        if not raw.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
+            row = json.loads(raw.decode("utf-8"))
+        except ValueError as err:  # bad JSON, or bytes that are not UTF-8
             raise SweepError(f"{path}:{number} is not a JSON row ({err}); the table is corrupt") from None
-        if not isinstance(row, dict) or "trial" not in row or "error" not in row:
-            raise SweepError(f"{path}:{number} is not a trial row (needs 'trial' and 'error')")
-        _check_error(row["error"], f"{path}:{number}")
-        rows.append(row)
+        rows.append(check_row(row, f"{path}:{number}", need))
     seen: set[int] = set()
     for row in rows:
         if row["trial"] in seen:
             raise SweepError(f"{path}: trial {row['trial']} is recorded twice; the table was edited by hand")
         seen.add(row["trial"])
     return rows
-
-
-def _check_error(value: Any, where: str) -> None:
-    """SweepError unless a row's error is a number in [0, 1] (NaN would poison every statistic)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SweepError(f"{where}: error {value!r} is not a number; fix or delete that line of the table")
-    if not (0.0 <= value <= 1.0):  # also refuses NaN and infinities
-        raise SweepError(f"{where}: error {value!r} is not a fraction in [0, 1]; fix or delete that line of the table")
 
 
 def append_row(directory: Path, row: Mapping[str, Any]) -> None:
