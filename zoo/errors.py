@@ -114,6 +114,10 @@ class UnknownDatasetError(DatasetError, KeyError):
         return self.args[0] if self.args else ""
 
 
+class InputShapeError(ZooError, ValueError):
+    """A model was called on an array that is not an NHWC batch with the model's channel count."""
+
+
 class PredictError(DatasetError, ValueError):
     """What was given to predict is not an image or a sequence of images (None, a number, nothing)."""
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import jax
 from flax import nnx
 
-from zoo.nn.anynet import AnyNet, FeatureInfo, take_indices
+from zoo.nn.anynet import AnyNet, FeatureInfo, check_input, take_indices
 
 
 class FeatureBackbone(nnx.Module):
@@ -36,6 +36,7 @@ class FeatureBackbone(nnx.Module):
         return [info.reduction for info in self.feature_info]
 
     def __call__(self, x: jax.Array) -> list[jax.Array]:
+        check_input(x, self.spec.in_channels)
         outputs = {}
         x = self.stem(x)
         outputs[0] = x

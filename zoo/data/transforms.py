@@ -33,6 +33,19 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
     return np.einsum("tw,nswc->nstc", cols, out, optimize=True)
 
 
+def check_channels(have: int, channels: int, dataset: str) -> None:
+    """DatasetError unless a dataset's images have the model's channel count: training never turns
+    RGB into grey or grey into RGB behind the user's back."""
+    if have == channels:
+        return
+    raise DatasetError(
+        f"{dataset} has {have}-channel images but the model takes {channels}-channel input; build the model "
+        f"for the data with in_channels={have} (zoo.load(MODEL, in_channels={have}, pretrained=...) adapts "
+        "a pretrained stem; zoo.create(..., in_channels=...) for a new one) and pass it to fit, or convert "
+        f"the images to {channels} channel(s) first"
+    )
+
+
 def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
     """Grey -> RGB by repetition, RGB -> grey by averaging; anything else is an error."""
     have = images.shape[-1]

@@ -14,7 +14,7 @@ import jax
 from flax import nnx
 
 from zoo.cost import Cost
-from zoo.errors import ComponentContractError, SpecError
+from zoo.errors import ComponentContractError, InputShapeError, SpecError
 from zoo.nn.layers import global_avg_pool
 from zoo.spec import ModelSpec
 
@@ -46,6 +46,28 @@ class Stage(nnx.Module):
         for block in self.blocks:
             x = block(x)
         return x
+
+
+def check_input(x: Any, channels: int) -> None:
+    """InputShapeError unless `x` is an NHWC batch of `channels` channels (shapes are static, so
+    this costs nothing under jit); NCHW input is named as such, with the transpose that fixes it."""
+    shape = tuple(getattr(x, "shape", ()))
+    expected = f"(N, H, W, {channels})"
+    if len(shape) != 4:
+        raise InputShapeError(
+            f"the model takes an NHWC batch shaped {expected}, got an array of shape {shape}; "
+            + ("add a batch axis: x[None]" if len(shape) == 3 else "give N images of H x W pixels and C channels")
+        )
+    if shape[-1] == channels:
+        return
+    hint = (
+        "this looks like NCHW: transpose it with x.transpose(0, 2, 3, 1)"
+        if shape[1] == channels
+        else f"convert the images to {channels} channel(s), or load the model with in_channels={shape[-1]}"
+    )
+    raise InputShapeError(
+        f"the model takes NHWC input with {channels} channel(s), shaped {expected}, got {shape}; {hint}"
+    )
 
 
 @dataclass(frozen=True)
@@ -188,6 +210,7 @@ class AnyNet(nnx.Module):
 
     def forward_features(self, x: jax.Array) -> jax.Array:
         """The last stage's feature map (NHWC), before the head."""
+        check_input(x, self.spec.in_channels)
         x = self.stem(x)
         for stage in self.stages:
             x = stage(x)
@@ -213,6 +236,7 @@ class AnyNet(nnx.Module):
         wanted = set(taken)
         last = max(taken) if (stop_early or intermediates_only) else len(self.stages)
         outputs = {}
+        check_input(x, self.spec.in_channels)
         x = self.stem(x)
         if 0 in wanted:
             outputs[0] = x

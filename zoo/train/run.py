@@ -9,6 +9,7 @@ from typing import Any
 
 from zoo.data import ImageSplit, Pipeline, normalization_for, open_split, steps_per_epoch
 from zoo.data.arrays import ARRAYS, array_splits
+from zoo.data.transforms import check_channels
 from zoo.errors import CheckpointError, TrainConfigError
 from zoo.nn.precision import set_compute_dtype
 from zoo.train.config import TrainConfig
@@ -56,6 +57,7 @@ def open_run(
     if config.dtype is not None:
         set_compute_dtype(model, config.dtype)
     spec = model.spec
+    check_channels(train.image_shape[-1], spec.in_channels, config.dataset)
     size = config.image_size or spec.input_size
     norm = normalization_for(train, spec.in_channels)
     train_pipe = Pipeline(size, spec.in_channels, norm, augment=config.augment, flip=train.flip_safe)
