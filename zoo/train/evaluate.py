@@ -27,6 +27,14 @@ def eval_batch_size(requested: int, devices: int) -> int:
     return -(-requested // devices) * devices
 
 
+def even_batch_size(num_examples: int, requested: int, devices: int) -> int:
+    """The smallest size (a multiple of `devices`) that needs as few batches as `requested` does, so the
+    padding is at most a few images: 360 at 256 is two batches of 180, not 256 + 104 padded to 256."""
+    size = eval_batch_size(requested, devices)
+    batches = max(1, -(-num_examples // size))
+    return eval_batch_size(-(-num_examples // batches), devices)
+
+
 def jit_eval_step(eval_def, mesh):
     rep, bat = replicated(mesh), batch_sharded(mesh)
     return jax.jit(make_eval_step(eval_def), in_shardings=(rep, rep, bat, bat, bat), out_shardings=rep)

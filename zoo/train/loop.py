@@ -29,7 +29,7 @@ from zoo.errors import CheckpointError, TrainConfigError
 from zoo.train.checkpoint import Checkpoints, checkpoint, kept_note, writing
 from zoo.train.config import TrainConfig
 from zoo.train.epoch import EpochMeter, Every, ProgressBar, StepInfo, run_epoch
-from zoo.train.evaluate import EvalSet, Evaluator, eval_batch_size
+from zoo.train.evaluate import EvalSet, Evaluator, even_batch_size
 from zoo.train.precise_bn import PreciseBN
 from zoo.train.report import epoch_line, epoch_row, plot_curves, write_metrics
 from zoo.train.run import RunData, check_same_run, open_run, save_weights
@@ -81,7 +81,7 @@ def fit(
                    num_classes=num_classes, pretrained=pretrained)  # fmt: skip
     config, main_process = run.config, jax.process_index() == 0
     graphs, state = init_state(run.model, config, run.steps_per_epoch, mesh)
-    eval_size = eval_batch_size(config.eval_batch_size or max(config.batch_size, 256), mesh.size)
+    eval_size = even_batch_size(len(run.test), config.eval_batch_size or max(config.batch_size, 256), mesh.size)
     evaluator = Evaluator(graphs.eval, EvalSet.prepare(run.test, run.eval_pipe, eval_size), mesh)
     precise = PreciseBN.for_run(graphs, state, run) if config.precise_bn_images else None
     out = Path(out_dir) if out_dir is not None else None

@@ -8,10 +8,12 @@ makes the validation numbers describe the weights actually reached.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -30,22 +32,29 @@ def stats_graph(train_def, params, rest):
     return graph
 
 
-def make_batch_stats_fn(stats_def):
-    """(params, rest, images) -> the BatchStat state this batch alone gives."""
+def make_accumulate_fn(stats_def):
+    """(params, rest, images, sums) -> sums + the BatchStat state this batch alone gives.
 
-    def batch_stats(params, rest, images):
-        model = nnx.merge(stats_def, params, rest)
-        model(images)
-        return nnx.state(model, nnx.BatchStat)
+    One program for every batch: summing as the batches come needs no program over all of them
+    (a jitted mean over a list of N statistics compiled for seconds, and again for each N)."""
 
-    return batch_stats
+    def accumulate(params, rest, images, sums):
+        return jax.tree.map(jnp.add, sums, batch_stats(stats_def, params, rest, images))
+
+    return accumulate
 
 
-def averaged_rest(eval_def, params, rest, batch_stats: list):
-    """`rest` with every BatchStat replaced by its mean over the batches."""
-    mean = jax.tree.map(lambda *xs: sum(xs) / len(xs), *batch_stats)
+def batch_stats(stats_def, params, rest, images):
+    """The BatchStat state one batch alone gives (the stats graph's momentum is 0)."""
+    model = nnx.merge(stats_def, params, rest)
+    model(images)
+    return nnx.state(model, nnx.BatchStat)
+
+
+def averaged_rest(eval_def, params, rest, sums, count):
+    """`rest` with every BatchStat replaced by its sum over `count` batches divided by `count`."""
     model = nnx.merge(eval_def, params, rest)
-    nnx.update(model, mean)
+    nnx.update(model, jax.tree.map(lambda x: x / count, sums))
     return nnx.state(model, nnx.Not(nnx.Param))
 
 
@@ -61,8 +70,15 @@ class PreciseBN:
         per_epoch = steps_per_epoch(len(split), batch_size, train=True)
         self.count = max(1, min(per_epoch, -(-images // batch_size)))
         stats_def = stats_graph(graphs.train, state.params, state.rest)
-        self._batch_stats = jax.jit(make_batch_stats_fn(stats_def), in_shardings=(rep, rep, bat), out_shardings=rep)
-        self._average = jax.jit(lambda p, r, stats: averaged_rest(graphs.eval, p, r, stats), out_shardings=rep)
+        shape = (batch_size, pipeline.image_size, pipeline.image_size, pipeline.channels)
+        like = jax.eval_shape(
+            lambda p, r: batch_stats(stats_def, p, r, jnp.zeros(shape, jnp.float32)), state.params, state.rest
+        )
+        self._zeros = jax.jit(lambda: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), like), out_shardings=rep)
+        self._accumulate = jax.jit(
+            make_accumulate_fn(stats_def), in_shardings=(rep, rep, bat, rep), out_shardings=rep, donate_argnums=3
+        )
+        self._average = jax.jit(lambda p, r, sums, n: averaged_rest(graphs.eval, p, r, sums, n), out_shardings=rep)
 
     @classmethod
     def for_run(cls, graphs, state, run) -> PreciseBN:
@@ -85,5 +101,11 @@ class PreciseBN:
         return self.refresh(state, (b.images for b in itertools.islice(batches, self.count)))
 
     def refresh(self, state, images: Iterable[np.ndarray]):
-        stats = [self._batch_stats(state.params, state.rest, place_batch(self._mesh, x)[0]) for x in images]
-        return state.replace(rest=self._average(state.params, state.rest, stats)) if stats else state
+        """`state` with BN statistics averaged over the batches of `images` (unchanged when there are none)."""
+        sums, count = self._zeros(), 0
+        for x in images:
+            sums = self._accumulate(state.params, state.rest, place_batch(self._mesh, x)[0], sums)
+            count += 1
+        if not count:
+            return state
+        return dataclasses.replace(state, rest=self._average(state.params, state.rest, sums, jnp.float32(count)))
