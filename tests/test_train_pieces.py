@@ -7,6 +7,8 @@ import jax
 import numpy as np
 import pytest
 from flax import nnx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import zoo
@@ -15,6 +17,7 @@ from zoo.sweep.worker import TrialWorker, recipe_config, train_trial
 from zoo.train import TrainConfig, fit
 from zoo.train.cli import as_flags
 from zoo.train.epoch import EpochMeter, StepInfo, run_epoch
+from zoo.train.evaluate import eval_batch_size, even_batch_size
 
 TINY = zoo.ModelSpec(
     stages=(zoo.StageSpec(1, 8, 4, 1.0, 2), zoo.StageSpec(1, 16, 8, 1.0, 2)),
@@ -165,3 +168,43 @@ def test_fit_on_digits_carries_the_digit_names_and_its_normalisation(data_dir, t
     assert config.mean != zoo.data_config(zoo.create(TINY)).mean
     image = np.random.default_rng(2).integers(0, 256, (8, 8), dtype=np.uint8)
     _same_predictions(result.model, tmp_path / "run", [image])
+
+
+# -- per-epoch evaluation and precise BN: compiled once, little padding ---------------------------------
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5000), st.integers(1, 1024), st.sampled_from([1, 2, 4, 8]))
+def test_even_eval_batches_need_no_more_batches_and_pad_less_than_one_image_per_batch_and_device(n, requested, devices):
+    size = even_batch_size(n, requested, devices)
+    rounded = eval_batch_size(requested, devices)
+    batches = -(-n // size)
+    assert size % devices == 0 and size <= rounded
+    assert batches == -(-n // rounded)
+    assert batches * size - n < batches * devices
+
+
+def test_evaluation_and_precise_bn_compile_once_for_a_whole_run(data_dir):
+    from zoo.train.evaluate import EvalSet, Evaluator
+    from zoo.train.precise_bn import PreciseBN
+    from zoo.train.run import open_run
+    from zoo.train.sharding import data_mesh
+    from zoo.train.state import init_state
+
+    config = TrainConfig(**recipe(data_dir))
+    run = open_run(TINY, config)
+    graphs, state = init_state(run.model, config, run.steps_per_epoch, data_mesh())
+    eval_set = EvalSet.prepare(run.test, run.eval_pipe, even_batch_size(len(run.test), 16, 1))
+    assert eval_set.batches is not None and len(eval_set.batches) == 3  # 40 images: 3 batches of 14, read once
+    evaluator = Evaluator(graphs.eval, eval_set, graphs.mesh)
+    precise = PreciseBN.for_run(graphs, state, run)
+    results = []
+    for epoch in range(3):
+        refreshed = precise(state, epoch)
+        results.append(evaluator(refreshed.params, refreshed.rest))
+    assert evaluator._step._cache_size() == 1 and precise._accumulate._cache_size() == 1
+    assert results[0]["count"] == 40 and results[0] == evaluator(precise(state, 0).params, precise(state, 0).rest)
+    assert precise.count == 2  # 64 images of batch 32
+    moved = [
+        np.abs(np.asarray(a) - np.asarray(b)).max()
+        for a, b in zip(jax.tree.leaves(refreshed.rest), jax.tree.leaves(state.rest))
+    ]
+    assert max(moved) > 0  # the statistics were replaced
