@@ -79,3 +79,10 @@ def test_no_copy_offline_names_the_package_and_the_folder_at_once(tmp_path, monk
     message = str(info.value)
     assert "apt-get install dataset-fashion-mnist" in message
     assert str(tmp_path / "tfds" / "downloads" / "manual" / "fashion_mnist") in message and "ZOO_IDX_DIR" in message
+
+
+def test_the_split_names_its_classes_so_a_trained_model_does(tmp_path, monkeypatch, no_system_copy):
+    pin(monkeypatch, write_set(tmp_path / "idx" / "fashion_mnist"))
+    monkeypatch.setenv("ZOO_IDX_DIR", str(tmp_path / "idx"))
+    split = open_split("fashion_mnist", "test", data_dir=tmp_path / "tfds")
+    assert split.class_names is not None and split.class_names[0] == "T-shirt/top" and len(split.class_names) == 10

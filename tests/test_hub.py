@@ -90,9 +90,9 @@ def test_registry_tag_loads_the_seed_weights_from_the_project_namespace(hub):
     trained = zoo.create("regnetx32", seed=5)
     zoo.push_to_hub(trained, "zoo-test/regnetx32-fashion-mnist", commit_message="seed recipe")
     for loaded in (
-        zoo.load("regnetx32", pretrained="fashion_mnist"),
-        zoo.load("regnetx32.fashion_mnist", pretrained=True),
-        zoo.load("RegNetX32", pretrained="fashion_mnist"),
+        zoo.load("regnetx32", pretrained="seed96"),
+        zoo.load("regnetx32.seed96", pretrained=True),
+        zoo.load("RegNetX32", pretrained="seed96"),
     ):
         assert same_weights(loaded, trained)
 
@@ -151,10 +151,10 @@ def test_wrong_shapes_on_the_hub_raise_a_mismatch(hub):
 def test_offline_with_a_warm_cache_makes_no_request(hub, monkeypatch):
     trained = zoo.create("regnetx32", seed=6)
     zoo.push_to_hub(trained, "zoo-test/regnetx32-fashion-mnist", commit_message="w")
-    zoo.load("regnetx32", pretrained="fashion_mnist")
+    zoo.load("regnetx32", pretrained="seed96")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     before = len(hub.requests)
-    assert same_weights(zoo.load("regnetx32", pretrained="fashion_mnist"), trained)
+    assert same_weights(zoo.load("regnetx32", pretrained="seed96"), trained)
     assert hub.requests[before:] == []
 
 
@@ -163,7 +163,7 @@ def test_offline_with_a_cold_cache_names_repo_file_and_remedy(hub, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     before = len(hub.requests)
     with pytest.raises(OfflineCacheError) as info:
-        zoo.load("regnetx32", pretrained="fashion_mnist")
+        zoo.load("regnetx32", pretrained="seed96")
     message = str(info.value)
     assert "zoo-test/regnetx32-fashion-mnist" in message and "model.safetensors" in message
     assert "zoo download" in message and hub.requests[before:] == []
@@ -173,7 +173,7 @@ def test_namespace_env_var_redirects_the_project_tags(hub, monkeypatch):
     monkeypatch.setenv("ZOO_HUB_NAMESPACE", "my-fork")
     trained = zoo.create("regnetx32", seed=8)
     zoo.push_to_hub(trained, "my-fork/regnetx32-fashion-mnist", commit_message="fork")
-    assert same_weights(zoo.load("regnetx32", pretrained="fashion_mnist"), trained)
+    assert same_weights(zoo.load("regnetx32", pretrained="seed96"), trained)
 
 
 def test_a_private_repo_needs_the_token(hub, monkeypatch, tmp_path):
@@ -226,7 +226,7 @@ def test_cli_push_download_and_list(hub, tmp_path, capsys):
     repo = hub.state.repos["zoo-test/regnetx32-fashion-mnist"]
     assert "| acc | 0.9 |" in repo.commits[repo.branches["main"]]["README.md"].decode()
     capsys.readouterr()
-    assert main(["download", "regnetx32.fashion_mnist"]) == 0
+    assert main(["download", "regnetx32.seed96"]) == 0
     path = capsys.readouterr().out.strip()
     assert path.endswith("model.safetensors") and (tmp_path / "hf-cache").as_posix() in path
     assert main(["list", "--pretrained", "regnetx3*"]) == 0

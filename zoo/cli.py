@@ -47,12 +47,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def info_dict(name: str) -> dict:
+    from zoo.hub.tags import parse_tags
     from zoo.registry import registry
     from zoo.summary import complexity
 
     entry = registry().resolve(name)
     spec = entry.spec()
     cost = complexity(spec)
+    tags = parse_tags(entry.name, entry.table.get("pretrained"), entry.where)
+    pretrained = [
+        {"tag": t.name, "default": t.default, "description": t.description, "trained_on": t.trained_on}
+        for t in tags.values()
+    ]
     return {
         "name": entry.name,
         "aliases": list(entry.aliases),
@@ -61,6 +67,7 @@ def info_dict(name: str) -> dict:
         **cost,
         "design": dict(entry.table["design"]) if "design" in entry.table else None,
         **spec.to_dict(),
+        "pretrained": pretrained,
     }
 
 
@@ -86,6 +93,10 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"{s['bottleneck_ratio']:<10g}  {s['stride']}"
         )
     print(f"  params: {info['params']:,}   flops: {info['flops']:,}   acts: {info['acts']:,}")
+    for tag in info["pretrained"]:
+        print(f"  pretrained {tag['tag']}{' (default)' if tag['default'] else ''}: {tag['description']}")
+        if tag["trained_on"]:
+            print(f"    trained on: {tag['trained_on']}")
     return 0
 
 

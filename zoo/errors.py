@@ -11,6 +11,10 @@ import difflib
 from collections.abc import Iterable
 
 
+class InputMismatchWarning(UserWarning):
+    """An input looks unlike what the model was trained on (e.g. dark-on-light where it saw light-on-dark)."""
+
+
 class ZooError(Exception):
     """Base class of every error the zoo raises on purpose."""
 

@@ -320,6 +320,8 @@ def open(source: Source, hub: HubSettings | None = None) -> Opened:  # noqa: A00
             data = DataConfig.default_for(spec)
         if data.labels is None:  # a packaged tag names its class list when the folder's config does not
             data = replace(data, labels=source.tag.class_names(spec.num_classes))
+        if data.background is None:  # and what its inputs looked like
+            data = replace(data, background=source.tag.background)
     return Opened(source, weights, spec, layouts, layout.name if layout else None, data)
 
 

@@ -8,6 +8,7 @@ classes with the labels the model carries (indices as strings when it has none).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from zoo.data_config import DataConfig, data_config
-from zoo.errors import PredictError, SpecError
+from zoo.errors import InputMismatchWarning, PredictError, SpecError
 from zoo.inference import compile_forward
 from zoo.transform import create_transform, to_pil
 
@@ -95,6 +96,8 @@ def predict(model: Any, images: Any, top_k: int = 5, *, config: DataConfig | Non
     items = _as_list(images)
     transform = create_transform(config)
     batch = np.stack([transform(to_pil(image, f"image {i}")) for i, image in enumerate(items)])
+    if config.background is not None:
+        warn_on_polarity(batch, config)
     if batch.shape[-1] != model.spec.in_channels:
         raise SpecError(
             f"the data config makes {batch.shape[-1]}-channel inputs but the model takes {model.spec.in_channels}; "
@@ -111,3 +114,28 @@ def predict(model: Any, images: Any, top_k: int = 5, *, config: DataConfig | Non
             Prediction(tuple(labels[i] for i in top), tuple(int(i) for i in top), tuple(float(row[i]) for i in top))
         )
     return out
+
+
+def background_of(image: np.ndarray) -> str:
+    """'dark' or 'light': the mean of the outer eighth of a [0, 1] HxWxC image against its middle grey."""
+    h, w = image.shape[:2]
+    ring = max(1, min(h, w) // 8)
+    border = np.concatenate(
+        [image[:ring].ravel(), image[-ring:].ravel(), image[:, :ring].ravel(), image[:, -ring:].ravel()]
+    )
+    return "dark" if float(border.mean()) < 0.5 else "light"
+
+
+def warn_on_polarity(batch: np.ndarray, config: DataConfig) -> None:
+    """Warn (InputMismatchWarning) for each input whose background is the opposite of the training data's:
+    a model trained on light garments on black answers nonsense for a product photo on white."""
+    raw = batch * np.asarray(config.std, np.float32) + np.asarray(config.mean, np.float32)
+    flipped = [i for i, image in enumerate(raw) if background_of(image) != config.background]
+    if flipped:
+        other = "light" if config.background == "dark" else "dark"
+        warnings.warn(
+            f"input(s) {flipped} have a {other} background, but the model was trained on images with a "
+            f"{config.background} background; invert them (255 - image) for a meaningful answer",
+            InputMismatchWarning,
+            stacklevel=3,
+        )

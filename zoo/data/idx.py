@@ -82,12 +82,23 @@ class IdxConfig(tfds.core.BuilderConfig):
     url: str = ""
     num_classes: int = 10
     flip: bool = False
+    labels: str = ""  # a class-name list under zoo/labels/, so a trained model's config.json names its classes
+
+
+def class_names(config: IdxConfig) -> list[str] | None:
+    if not config.labels:
+        return None
+    from importlib import resources
+
+    text = resources.files("zoo").joinpath("labels", config.labels).read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line]
 
 
 class IdxImages(tfds.core.GeneratorBasedBuilder):
     """28x28 grey IDX image sets (mnist, fashion_mnist, kmnist), TensorFlow-free."""
 
-    VERSION = tfds.core.Version("1.0.0")
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.1.0": "Fashion-MNIST's labels carry the class names"}
     BUILDER_CONFIGS = [
         IdxConfig(
             name="mnist",
@@ -99,6 +110,7 @@ class IdxImages(tfds.core.GeneratorBasedBuilder):
             description="Zalando's Fashion-MNIST",
             flip=True,
             url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+            labels="fashion_mnist.txt",
         ),
         IdxConfig(name="kmnist", description="Kuzushiji-MNIST", url="http://codh.rois.ac.jp/kmnist/dataset/kmnist/"),
     ]
@@ -110,7 +122,11 @@ class IdxImages(tfds.core.GeneratorBasedBuilder):
             features=tfds.features.FeaturesDict(
                 {
                     "image": tfds.features.Tensor(shape=(28, 28, 1), dtype=np.uint8),
-                    "label": tfds.features.ClassLabel(num_classes=self.builder_config.num_classes),
+                    "label": (
+                        tfds.features.ClassLabel(names=names)
+                        if (names := class_names(self.builder_config))
+                        else tfds.features.ClassLabel(num_classes=self.builder_config.num_classes)
+                    ),
                 }
             ),
             supervised_keys=("image", "label"),

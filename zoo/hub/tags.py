@@ -39,7 +39,10 @@ TAG_FIELDS = {
     "license",
     "packaged",
     "labels",
+    "trained_on",
+    "background",
 }
+BACKGROUNDS = ("dark", "light")
 
 
 def hub_namespace() -> str:
@@ -67,6 +70,8 @@ class PretrainedTag:
     license: str | None = None
     packaged: str | None = None
     labels: str | None = None
+    trained_on: str = ""  # what the weights saw: dataset, image size, channels, value range, polarity
+    background: str | None = None  # 'dark' or 'light': the trained images' background, checked by predict
 
     @property
     def name(self) -> str:
@@ -89,6 +94,7 @@ class PretrainedTag:
             crop_pct=self.crop_pct if self.crop_pct is not None else default.crop_pct,
             channel_order=default.channel_order,
             labels=self.class_names(spec.num_classes),
+            background=self.background,
         )
 
     def class_names(self, num_classes: int) -> tuple[str, ...] | None:
@@ -124,6 +130,8 @@ def parse_tags(model: str, table: Any, where: str) -> dict[str, PretrainedTag]:
         sha = fields.get("sha256")
         if sha is not None and not (isinstance(sha, str) and SHA256.match(sha)):
             raise RegistryError(f"{at}: 'sha256' must be 64 lowercase hex digits")
+        if fields.get("background") not in (None, *BACKGROUNDS):
+            raise RegistryError(f"{at}: 'background' must be one of {list(BACKGROUNDS)}")
         data = dict(fields)
         for key in ("mean", "std"):
             if key in data:

@@ -41,6 +41,7 @@ class DataConfig:
     crop_pct: float = 0.875
     channel_order: str = "RGB"
     labels: tuple[str, ...] | None = None
+    background: str | None = None  # 'dark' or 'light' where known: the trained images' background
 
     @classmethod
     def default_for(cls, spec: ModelSpec) -> DataConfig:
@@ -68,6 +69,8 @@ class DataConfig:
             "interpolation": self.interpolation,
             "crop_pct": self.crop_pct,
         }
+        if self.background is not None:
+            data["background"] = self.background
         if labels:
             data["labels"] = list(self.labels) if self.labels is not None else None
         return data
@@ -80,6 +83,8 @@ class DataConfig:
         labels = data.get("labels")
         if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
             raise WeightsFormatError(f"{where}: 'labels' must be a list of class names")
+        if data.get("background") not in (None, "dark", "light"):
+            raise WeightsFormatError(f"{where}: 'background' must be 'dark' or 'light', got {data['background']!r}")
         try:
             pre = cls(
                 input_size=int(data["input_size"]),
@@ -89,6 +94,7 @@ class DataConfig:
                 crop_pct=float(data.get("crop_pct", cls.crop_pct)),
                 channel_order=str(data.get("channel_order", cls.channel_order)),
                 labels=tuple(labels) if labels is not None else None,
+                background=data.get("background"),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise WeightsFormatError(
