@@ -187,7 +187,7 @@ def test_shipped_digits_weights_predict_offline(digit_images, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: any request would fail
     paths, labels = digit_images
-    model = zoo.load("regnetx32", pretrained=True)
+    model = zoo.load("regnetx32.digits", pretrained=True)
     assert zoo.data_config(model).labels == tuple(str(i) for i in range(10))
     results = predict(model, paths, top_k=2)
     assert [r.labels[0] for r in results] == labels
@@ -197,7 +197,7 @@ def test_shipped_digits_weights_predict_offline(digit_images, monkeypatch):
 def test_zoo_predict_command_prints_the_right_digit(digit_images, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     paths, labels = digit_images
-    assert main(["predict", "regnetx32", str(paths[0]), str(paths[1]), "--top-k", "3", "--json"]) == 0
+    assert main(["predict", "regnetx32.digits", str(paths[0]), str(paths[1]), "--top-k", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [row["labels"][0] for row in out] == labels[:2] and len(out[0]["labels"]) == 3
 
@@ -219,7 +219,7 @@ def test_stablehlo_export_runs_without_zoo_at_two_batch_sizes(tmp_path):
     import subprocess
     import sys
 
-    model = zoo.load("regnetx32", pretrained=True)
+    model = zoo.load("regnetx32.digits", pretrained=True)
     exported = zoo.export(model, tmp_path / "out")
     x = np.random.default_rng(0).normal(size=(3, 96, 96, 1)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
@@ -239,15 +239,15 @@ def test_stablehlo_export_runs_without_zoo_at_two_batch_sizes(tmp_path):
 
 
 def test_zoo_export_command_writes_the_artifact(tmp_path, capsys):
-    assert main(["export", "regnetx32", str(tmp_path / "e")]) == 0
+    assert main(["export", "regnetx32.digits", str(tmp_path / "e")]) == 0
     assert (tmp_path / "e" / "model.stablehlo").stat().st_size > 100_000
     assert json.loads((tmp_path / "e" / "data_config.json").read_text())["input_size"] == 96
 
 
 def test_loading_with_num_classes_zero_drops_the_saved_head(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    full = zoo.load("regnetx32", pretrained=True)
-    headless = zoo.load("regnetx32", pretrained=True, num_classes=0)
+    full = zoo.load("regnetx32.digits", pretrained=True)
+    headless = zoo.load("regnetx32.digits", pretrained=True, num_classes=0)
     full.eval()
     headless.eval()
     x = jnp.ones((1, 96, 96, 1))
