@@ -10,9 +10,59 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from zoo.errors import ComponentContractError
+
+if TYPE_CHECKING:
+    from zoo.cost import Cost
+
+
+# What each component's functions look like: the arguments come by position (their names are free),
+# `rngs` by keyword; `options` is the spec's options table for that component.
+class StemBuild(Protocol):
+    def __call__(self, in_channels: int, out_channels: int, options: Any, /, *, rngs: Any) -> Any: ...
+
+
+class StemCost(Protocol):
+    def __call__(self, cost: Cost, in_channels: int, out_channels: int, options: Any, /) -> Cost: ...
+
+
+class BlockBuild(Protocol):
+    def __call__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        group_width: int,
+        bottleneck_ratio: float,
+        options: Any,
+        /,
+        *,
+        rngs: Any,
+    ) -> Any: ...
+
+
+class BlockCost(Protocol):
+    def __call__(
+        self,
+        cost: Cost,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        group_width: int,
+        bottleneck_ratio: float,
+        options: Any,
+        /,
+    ) -> Cost: ...
+
+
+class HeadBuild(Protocol):
+    def __call__(self, in_channels: int, num_classes: int, options: Any, /, *, rngs: Any) -> Any: ...
+
+
+class HeadCost(Protocol):
+    def __call__(self, cost: Cost, in_channels: int, num_classes: int, options: Any, /) -> Cost: ...
 
 
 @dataclass(frozen=True)
@@ -46,6 +96,8 @@ class Stem(Component):
     """build(in_channels, out_channels, options, rngs) -> nnx.Module;
     complexity(cost, in_channels, out_channels, options) -> Cost."""
 
+    build: StemBuild
+    complexity: StemCost
     kind: ClassVar[str] = "stem"
     build_args: ClassVar[tuple[str, ...]] = ("in_channels", "out_channels", "options", "rngs")
     complexity_args: ClassVar[tuple[str, ...]] = ("cost", "in_channels", "out_channels", "options")
@@ -56,6 +108,8 @@ class Block(Component):
     """build(in_channels, out_channels, stride, group_width, bottleneck_ratio, options, rngs) -> nnx.Module;
     complexity(cost, in_channels, out_channels, stride, group_width, bottleneck_ratio, options) -> Cost."""
 
+    build: BlockBuild
+    complexity: BlockCost
     kind: ClassVar[str] = "block"
     build_args: ClassVar[tuple[str, ...]] = (
         "in_channels",
@@ -82,6 +136,8 @@ class Head(Component):
     """build(in_channels, num_classes, options, rngs) -> nnx.Module;
     complexity(cost, in_channels, num_classes, options) -> Cost."""
 
+    build: HeadBuild
+    complexity: HeadCost
     kind: ClassVar[str] = "head"
     build_args: ClassVar[tuple[str, ...]] = ("in_channels", "num_classes", "options", "rngs")
     complexity_args: ClassVar[tuple[str, ...]] = ("cost", "in_channels", "num_classes", "options")

@@ -9,7 +9,15 @@ come in through these same hooks.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import pluggy
+
+if TYPE_CHECKING:
+    from zoo.plugins.components import Block, DesignRule, Head, Stem
+    from zoo.plugins.layout_records import LayoutPart, WeightLayout
 
 PROJECT = "zoo"
 
@@ -18,7 +26,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def zoo_add_stems():
+def zoo_add_stems() -> Iterable[Stem]:  # type: ignore[empty-body]
     """Return an iterable of `zoo.plugin_kit.Stem` records.
 
     A stem's build(in_channels, out_channels, options, *, rngs) returns an NNX module mapping
@@ -28,7 +36,7 @@ def zoo_add_stems():
 
 
 @hookspec
-def zoo_add_blocks():
+def zoo_add_blocks() -> Iterable[Block]:  # type: ignore[empty-body]
     """Return an iterable of `zoo.plugin_kit.Block` records.
 
     A block's build(in_channels, out_channels, stride, group_width, bottleneck_ratio, options,
@@ -39,7 +47,7 @@ def zoo_add_blocks():
 
 
 @hookspec
-def zoo_add_heads():
+def zoo_add_heads() -> Iterable[Head]:  # type: ignore[empty-body]
     """Return an iterable of `zoo.plugin_kit.Head` records.
 
     A head's build(in_channels, num_classes, options, *, rngs) returns an NNX module mapping
@@ -49,7 +57,7 @@ def zoo_add_heads():
 
 
 @hookspec
-def zoo_add_design_rules():
+def zoo_add_design_rules() -> Iterable[DesignRule]:  # type: ignore[empty-body]
     """Return an iterable of `zoo.plugin_kit.DesignRule` records.
 
     A rule's expand(params: dict) returns a list of `zoo.StageSpec`; registry entries name the
@@ -59,7 +67,7 @@ def zoo_add_design_rules():
 
 
 @hookspec
-def zoo_add_models():
+def zoo_add_models() -> Mapping[str, Mapping[str, Any]] | str | Path:  # type: ignore[empty-body]
     """Return extra named models: a mapping of name -> entry table, or a path to a TOML file.
 
     Entries have the same schema as the tables under [models] in the zoo's registry.toml.
@@ -68,7 +76,7 @@ def zoo_add_models():
 
 
 @hookspec
-def zoo_add_weight_layouts():
+def zoo_add_weight_layouts() -> Iterable[WeightLayout]:  # type: ignore[empty-body]
     """Return an iterable of `zoo.plugin_kit.WeightLayout` records: layouts other libraries write.
 
     A layout's recognises_config(config) and recognises_keys(keys) say whether a config.json
@@ -81,7 +89,7 @@ def zoo_add_weight_layouts():
 
 
 @hookspec
-def zoo_add_layout_parts():
+def zoo_add_layout_parts() -> Iterable[LayoutPart]:  # type: ignore[empty-body]
     """Return an iterable of `zoo.plugin_kit.LayoutPart` records: a plugin's share of a layout.
 
     A part names its `layout`; that layout's to_zoo calls part.map_block(out, rest, theirs,

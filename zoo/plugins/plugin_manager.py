@@ -1,9 +1,17 @@
 """The pluggy plugin manager: discovery, and the component tables built from the hooks.
 
-Discovery order: the zoo's built-ins, installed distributions (entry-point group
+Discovery order: the zoo's built-ins (BUILTINS), installed distributions (entry-point group
 `zoo.plugins`, skipped when ZOO_DISABLE_PLUGIN_AUTOLOAD is set), modules named in
-ZOO_PLUGINS, then objects given to `register_plugin`. A plugin that fails to import or
-raises in a hook is skipped with a warning and recorded, so the rest of the zoo works.
+ZOO_PLUGINS, then objects given to `register_plugin`. ZOO_DISABLE_PLUGINS=name,... blocks
+plugins by name, as pytest's `-p no:NAME` does. A plugin that fails to import or raises in a
+hook is skipped with a warning and recorded, so the rest of the zoo works.
+
+Which pluggy semantics hold (docs/plugins.md, pinned by tests/test_plugin_hooks.py): the hooks
+are pluggy hooks, and `pm.hook.zoo_add_blocks()` works as in any pluggy project; the manager
+itself calls each collection hook one implementation at a time, in `get_hookimpls()` order
+(registration order, `trylast` implementations first and `tryfirst` ones last), so a failure is
+pinned on its plugin. Wrappers (`wrapper=True`, `hookwrapper=True`) are refused on these hooks:
+nothing passes through them.
 """
 
 from __future__ import annotations
@@ -19,7 +27,6 @@ from typing import Any, NamedTuple
 
 import pluggy
 
-import zoo.plugins.builtin as builtin
 import zoo.plugins.hookspecs as hookspecs
 from zoo.errors import (
     ComponentContractError,
@@ -35,10 +42,11 @@ from zoo.plugins.layout_records import LayoutPart, WeightLayout
 from zoo.registry_schema import check_entry, read_registry_file
 
 ENTRY_POINT_GROUP = "zoo.plugins"
-BUILTIN_NAME = "zoo.builtin"
-# The built-in weight layouts live with the weights layer above; like pytest's default plugins,
-# they are loaded by module name, so this layer does not import that one.
-BUILTIN_LAYOUTS = ("zoo.builtin_layouts", "zoo.weights.layouts.builtin")
+DISABLE_ENV = "ZOO_DISABLE_PLUGINS"
+# The zoo's own plugins, (name, module), loaded by module name like pytest's default plugins (the
+# layouts live with the weights layer above, which this layer does not import).
+BUILTINS = (("zoo.builtin", "zoo.plugins.builtin"), ("zoo.builtin_layouts", "zoo.weights.layouts.builtin"))
+BUILTIN_NAME = BUILTINS[0][0]
 
 # kind -> (hook name, record type)
 KINDS: dict[str, tuple[str, type]] = {
@@ -101,17 +109,15 @@ class ZooPluginManager:
         self.generation = 0  # bumped whenever the set of plugins changes: caches of the tables key on it
         if autoload is None:
             autoload = not os.environ.get("ZOO_DISABLE_PLUGIN_AUTOLOAD")
-        self._add(builtin, BUILTIN_NAME, distribution="anynet-zoo", version=_version("anynet-zoo"))
-        layouts_name, layouts_module = BUILTIN_LAYOUTS
-        self._add(
-            importlib.import_module(layouts_module),
-            layouts_name,
-            distribution="anynet-zoo",
-            version=_version("anynet-zoo"),
-        )
+        self.blocked = _names(os.environ.get(DISABLE_ENV, ""))
+        for name in self.blocked:
+            self.pm.set_blocked(name)
+        for name, module in BUILTINS:
+            if not self.pm.is_blocked(name):
+                self._add(importlib.import_module(module), name, distribution="anynet-zoo", version=_version("anynet-zoo"))
         if autoload:
             self._load_entry_points()
-        for module_name in filter(None, (m.strip() for m in os.environ.get("ZOO_PLUGINS", "").split(","))):
+        for module_name in _names(os.environ.get("ZOO_PLUGINS", "")):
             self._load_module(module_name)
 
     # -- discovery -----------------------------------------------------------------
@@ -119,6 +125,8 @@ class ZooPluginManager:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist.name if ep.dist else None
             version = ep.dist.version if ep.dist else None
+            if self.pm.is_blocked(ep.name):  # ZOO_DISABLE_PLUGINS: not even imported
+                continue
             if self.pm.has_plugin(ep.name):
                 other = self.infos.get(ep.name)
                 self._fail(
@@ -136,7 +144,7 @@ class ZooPluginManager:
             self._add(plugin, ep.name, distribution=dist, version=version)
 
     def _load_module(self, module_name: str) -> None:
-        if self.pm.has_plugin(module_name):
+        if self.pm.has_plugin(module_name) or self.pm.is_blocked(module_name):
             return
         try:
             module = importlib.import_module(module_name)
@@ -160,7 +168,19 @@ class ZooPluginManager:
         self._invalidate()
 
     def _check_hook_names(self, plugin: Any, name: str) -> None:
-        """A `@zoo.plugin_kit.hookimpl` whose name is no hook (a typo) would be silently ignored: refuse it."""
+        """A `@zoo.plugin_kit.hookimpl` whose name is no hook (a typo) would be silently ignored, and a
+        wrapper on a collection hook would never be called: refuse both."""
+        wrappers = sorted(
+            c.name
+            for c in self.pm.get_hookcallers(plugin) or []
+            for impl in c.get_hookimpls()
+            if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper)
+        )
+        if wrappers:
+            raise PluginError(
+                f"plugin {name!r} wraps hook(s) {wrappers}; the zoo calls its collection hooks one plugin at a "
+                "time, so a wrapper would never run. Return records from a plain @hookimpl instead"
+            )
         known = [n for n in dir(hookspecs) if n.startswith("zoo_")]
         unknown = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [] if not c.has_spec())
         if unknown:
@@ -182,6 +202,8 @@ class ZooPluginManager:
     def register(self, plugin: Any, name: str | None = None) -> str:
         """Register an object now; its contributions are checked at once and errors raised."""
         name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin):x}"
+        if self.pm.is_blocked(name):
+            raise PluginError(f"plugin {name!r} is blocked by {DISABLE_ENV}; remove it from there to register it")
         if self.pm.has_plugin(name) or self.pm.is_registered(plugin):
             raise PluginError(f"plugin {name!r} is already registered; unregister it first")
         try:
@@ -212,9 +234,11 @@ class ZooPluginManager:
 
     # -- tables --------------------------------------------------------------------
     def _call_each(self, hook_name: str, strict: str | None) -> Iterable[tuple[str, Any]]:
-        """Call one hook plugin by plugin, so a failure is pinned on its plugin."""
+        """Call one hook plugin by plugin, so a failure is pinned on its plugin: in get_hookimpls() order,
+        registration order with trylast implementations first and tryfirst ones last (pluggy's own
+        call order reversed, so the built-ins come first and win a clash with a newcomer)."""
         hook = getattr(self.pm.hook, hook_name)
-        for impl in hook.get_hookimpls():  # registration order (pluggy calls them newest first)
+        for impl in hook.get_hookimpls():
             try:
                 result = impl.function()
             except Exception as err:
@@ -331,7 +355,12 @@ class ZooPluginManager:
         return self.tables()[kind][name].plugin
 
 
-_BUILTINS = (BUILTIN_NAME, BUILTIN_LAYOUTS[0])
+_BUILTINS = tuple(name for name, _ in BUILTINS)
+
+
+def _names(value: str) -> list[str]:
+    """A comma-separated environment value as a list of names."""
+    return [n.strip() for n in value.split(",") if n.strip()]
 
 
 def _records(result: Any, plugin: str, hook_name: str, record_type: type[Any]) -> list:

@@ -17,7 +17,7 @@ import numpy as np
 from zoo.errors import WeightsFormatError
 from zoo.plugins.layout_records import LayoutContext
 from zoo.spec import ModelSpec
-from zoo.weights.layouts.torch_layout import put_bn, put_conv, put_linear
+from zoo.weights.layouts.torch_layout import TorchRegNet, regnet_to_zoo
 
 NAME = "timm"
 BLOCK = re.compile(r"^s(\d+)\.b(\d+)\.")
@@ -42,33 +42,22 @@ def spec_from_config(config: Mapping[str, Any], where: str, context: LayoutConte
     return spec
 
 
+TIMM = TorchRegNet(
+    library="timm",
+    stem=("stem.conv", "stem.bn"),
+    head="head.fc",
+    block=BLOCK,
+    names=lambda s, b: (f"s{s}.b{b}", f"stages.{s - 1}.blocks.{b - 1}"),
+    convs=lambda theirs, rest: [(f"{theirs}.conv{i}.conv", f"{theirs}.conv{i}.bn") for i in (1, 2, 3)],
+    proj=("downsample.conv", "downsample.bn"),
+    missing_hint="the file is incomplete or not a timm RegNet",
+    unknown_hint=(
+        "only plain RegNet checkpoints (no pre-activation or dilation variants) convert, and a block variant's "
+        "tensors need the plugin that brings the block (`zoo plugins` lists what is loaded)"
+    ),
+)
+
+
 def timm_to_zoo(arrays: Mapping[str, np.ndarray], context: LayoutContext) -> dict[str, np.ndarray]:
     """Rename and transpose every tensor of a timm RegNet state dict into our flat keys."""
-    rest = dict(arrays)
-    out: dict[str, np.ndarray] = {}
-    try:
-        put_conv(out, "stem.conv", rest, "stem.conv")
-        put_bn(out, "stem.bn", rest, "stem.bn")
-        blocks = sorted({(int(m[1]), int(m[2])) for k in arrays if (m := BLOCK.match(k))})
-        for s, b in blocks:
-            theirs, ours = f"s{s}.b{b}", f"stages.{s - 1}.blocks.{b - 1}"
-            for i in (1, 2, 3):
-                put_conv(out, f"{ours}.conv{i}", rest, f"{theirs}.conv{i}.conv")
-                put_bn(out, f"{ours}.bn{i}", rest, f"{theirs}.conv{i}.bn")
-            for part in context.parts:
-                part.map_block(out, rest, theirs, ours)
-            if f"{theirs}.downsample.conv.weight" in rest:
-                put_conv(out, f"{ours}.proj_conv", rest, f"{theirs}.downsample.conv")
-                put_bn(out, f"{ours}.proj_bn", rest, f"{theirs}.downsample.bn")
-        put_linear(out, "head.fc", rest, "head.fc")
-    except KeyError as err:
-        raise WeightsFormatError(
-            f"timm RegNet weights lack tensor {err}; the file is incomplete or not a timm RegNet"
-        ) from None
-    if rest:
-        raise WeightsFormatError(
-            f"timm RegNet weights hold tensors this converter does not know: {sorted(rest)[:8]}; only plain "
-            "RegNet checkpoints (no pre-activation or dilation variants) convert, and a block variant's "
-            "tensors need the plugin that brings the block (`zoo plugins` lists what is loaded)"
-        )
-    return out
+    return regnet_to_zoo(dict(arrays), TIMM, context)

@@ -18,7 +18,7 @@ import numpy as np
 from zoo.errors import SpecError, WeightsFormatError
 from zoo.plugins.layout_records import LayoutContext
 from zoo.spec import ModelSpec, Options, StageSpec
-from zoo.weights.layouts.torch_layout import put_bn, put_conv, put_linear
+from zoo.weights.layouts.torch_layout import TorchRegNet, regnet_to_zoo
 
 NAME = "transformers"
 BLOCK = re.compile(r"^(?:regnet\.)?encoder\.stages\.(\d+)\.layers\.(\d+)\.")
@@ -80,36 +80,30 @@ def spec_from_config(config: Mapping[str, Any], where: str, context: LayoutConte
         ) from None
 
 
+def _convs(theirs: str, rest: Mapping[str, np.ndarray]) -> list[tuple[str, str]]:
+    """The block's three convolution layers, in order; the layers between them are a variant's."""
+    convs = sorted(int(m[1]) for k in rest if k.startswith(f"{theirs}.") and (m := CONV_LAYER.search(k)))
+    if len(convs) != 3:
+        raise WeightsFormatError(f"transformers block {theirs} has {len(convs)} convolution layers, not 3")
+    return [(f"{theirs}.layer.{n}.convolution", f"{theirs}.layer.{n}.normalization") for n in convs]
+
+
+TRANSFORMERS = TorchRegNet(
+    library="transformers",
+    stem=("embedder.embedder.convolution", "embedder.embedder.normalization"),
+    head="classifier.1",
+    block=BLOCK,
+    names=lambda s, b: (f"encoder.stages.{s}.layers.{b}", f"stages.{s}.blocks.{b}"),
+    convs=_convs,
+    proj=("shortcut.convolution", "shortcut.normalization"),
+    missing_hint=(
+        "the file is incomplete, or it is a RegNetModel without a classification head (use a "
+        "RegNetForImageClassification checkpoint)"
+    ),
+    unknown_hint="a block variant's tensors need the plugin that brings the block (`zoo plugins` lists what is loaded)",
+)
+
+
 def transformers_to_zoo(arrays: Mapping[str, np.ndarray], context: LayoutContext) -> dict[str, np.ndarray]:
     """Rename and transpose every tensor of a transformers RegNet state dict into our flat keys."""
-    rest = {k.removeprefix("regnet."): v for k, v in arrays.items()}
-    out: dict[str, np.ndarray] = {}
-    try:
-        put_conv(out, "stem.conv", rest, "embedder.embedder.convolution")
-        put_bn(out, "stem.bn", rest, "embedder.embedder.normalization")
-        blocks = sorted({(int(m[1]), int(m[2])) for k in arrays if (m := BLOCK.match(k))})
-        for s, b in blocks:
-            theirs, ours = f"encoder.stages.{s}.layers.{b}", f"stages.{s}.blocks.{b}"
-            convs = sorted(int(m[1]) for k in rest if k.startswith(f"{theirs}.") and (m := CONV_LAYER.search(k)))
-            if len(convs) != 3:
-                raise WeightsFormatError(f"transformers block {theirs} has {len(convs)} convolution layers, not 3")
-            for i, n in enumerate(convs, start=1):
-                put_conv(out, f"{ours}.conv{i}", rest, f"{theirs}.layer.{n}.convolution")
-                put_bn(out, f"{ours}.bn{i}", rest, f"{theirs}.layer.{n}.normalization")
-            for part in context.parts:
-                part.map_block(out, rest, theirs, ours)
-            if f"{theirs}.shortcut.convolution.weight" in rest:
-                put_conv(out, f"{ours}.proj_conv", rest, f"{theirs}.shortcut.convolution")
-                put_bn(out, f"{ours}.proj_bn", rest, f"{theirs}.shortcut.normalization")
-        put_linear(out, "head.fc", rest, "classifier.1")
-    except KeyError as err:
-        raise WeightsFormatError(
-            f"transformers RegNet weights lack tensor {err}; the file is incomplete, or it is a RegNetModel "
-            "without a classification head (use a RegNetForImageClassification checkpoint)"
-        ) from None
-    if rest:
-        raise WeightsFormatError(
-            f"transformers RegNet weights hold tensors this converter does not know: {sorted(rest)[:8]}; a "
-            "block variant's tensors need the plugin that brings the block (`zoo plugins` lists what is loaded)"
-        )
-    return out
+    return regnet_to_zoo({k.removeprefix("regnet."): v for k, v in arrays.items()}, TRANSFORMERS, context)
