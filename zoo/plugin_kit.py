@@ -11,6 +11,7 @@ from zoo.cost import Cost
 from zoo.nn.builtin import (
     CifarStem,
     ClassifierHead,
+    Residual,
     ResNeXtBlock,
     SimpleStem,
     cifar_stem_cost,
@@ -37,6 +38,7 @@ __all__ = [
     "LayoutPart",
     "ModelSpec",
     "ResNeXtBlock",
+    "Residual",
     "SimpleStem",
     "StageSpec",
     "Stem",

@@ -7,7 +7,7 @@ them through the same hooks as any plugin.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 from flax import nnx
@@ -20,38 +20,59 @@ from zoo.spec import bottleneck_width
 
 # -- stem ------------------------------------------------------------------------------
 class SimpleStem(nnx.Module):
-    """One stride-2 3x3 convolution, BN, ReLU: halves resolution, makes the first channels."""
+    """One 3x3 convolution, BN, ReLU. At stride 2 (`simple`) it halves the resolution; at stride 1
+    (`cifar`, pycls's CIFAR stem) it keeps small inputs' resolution, so four stride-2 stages still
+    see maps larger than 1x1."""
+
+    stride: ClassVar[int] = 2
 
     def __init__(self, in_channels: int, out_channels: int, options: Mapping[str, Any], *, rngs: nnx.Rngs):
-        self.conv = conv(in_channels, out_channels, 3, stride=2, bias=conv_bias(options), rngs=rngs)
+        self.conv = conv(in_channels, out_channels, 3, stride=self.stride, bias=conv_bias(options), rngs=rngs)
         self.bn = batch_norm(out_channels, options, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return nnx.relu(self.bn(self.conv(x)))
 
 
-def simple_stem_cost(cost: Cost, in_channels: int, out_channels: int, options: Mapping[str, Any]) -> Cost:
-    return cost.conv(in_channels, out_channels, 3, stride=2, bias=conv_bias(options)).norm(out_channels)
+class CifarStem(SimpleStem):
+    """SimpleStem at stride 1."""
+
+    stride: ClassVar[int] = 1
 
 
-class CifarStem(nnx.Module):
-    """One stride-1 3x3 convolution, BN, ReLU (pycls's CIFAR stem): keeps small inputs' resolution,
-    so four stride-2 stages still see maps larger than 1x1."""
-
-    def __init__(self, in_channels: int, out_channels: int, options: Mapping[str, Any], *, rngs: nnx.Rngs):
-        self.conv = conv(in_channels, out_channels, 3, stride=1, bias=conv_bias(options), rngs=rngs)
-        self.bn = batch_norm(out_channels, options, rngs=rngs)
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return nnx.relu(self.bn(self.conv(x)))
+def simple_stem_cost(
+    cost: Cost, in_channels: int, out_channels: int, options: Mapping[str, Any], *, stride: int = SimpleStem.stride
+) -> Cost:
+    return cost.conv(in_channels, out_channels, 3, stride=stride, bias=conv_bias(options)).norm(out_channels)
 
 
 def cifar_stem_cost(cost: Cost, in_channels: int, out_channels: int, options: Mapping[str, Any]) -> Cost:
-    return cost.conv(in_channels, out_channels, 3, stride=1, bias=conv_bias(options)).norm(out_channels)
+    return simple_stem_cost(cost, in_channels, out_channels, options, stride=CifarStem.stride)
 
 
 # -- block -----------------------------------------------------------------------------
-class ResNeXtBlock(nnx.Module):
+class Residual(nnx.Module):
+    """A residual block: relu(branch(x) + skip(x)), the skip an identity or, where the shape
+    changes, a projection (1x1 conv carrying the stride, BN). Subclasses build their layers, then
+    call `init_skip` (last, so parameters draw in the same order as before), and define `branch`."""
+
+    proj_conv: Any
+    proj_bn: Any
+
+    def init_skip(
+        self, in_channels: int, out_channels: int, stride: int, options: Mapping[str, Any], *, rngs: nnx.Rngs
+    ) -> None:
+        self.proj_conv, self.proj_bn = projection(in_channels, out_channels, stride, options, rngs=rngs)
+
+    def branch(self, x: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        skip = x if self.proj_conv is None or self.proj_bn is None else self.proj_bn(self.proj_conv(x))
+        return nnx.relu(self.branch(x) + skip)
+
+
+class ResNeXtBlock(Residual):
     """1x1 -> grouped 3x3 (carrying the stride) -> 1x1, with a projected skip where shape changes.
 
     `attention(channels, rngs=...)`, when given, builds a module applied after the grouped
@@ -79,16 +100,14 @@ class ResNeXtBlock(nnx.Module):
         self.attention = attention(inner, rngs=rngs) if attention else None
         self.conv3 = conv(inner, out_channels, 1, bias=bias, rngs=rngs)
         self.bn3 = batch_norm(out_channels, options, rngs=rngs, zero_init=bool(options.get("zero_init_last_bn", False)))
-        self.proj_conv, self.proj_bn = projection(in_channels, out_channels, stride, options, rngs=rngs)
+        self.init_skip(in_channels, out_channels, stride, options, rngs=rngs)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def branch(self, x: jax.Array) -> jax.Array:
         y = nnx.relu(self.bn1(self.conv1(x)))
         y = nnx.relu(self.bn2(self.conv2(y)))
         if self.attention is not None:
             y = self.attention(y)
-        y = self.bn3(self.conv3(y))
-        skip = x if self.proj_conv is None or self.proj_bn is None else self.proj_bn(self.proj_conv(x))
-        return nnx.relu(y + skip)
+        return self.bn3(self.conv3(y))
 
 
 def resnext_cost(

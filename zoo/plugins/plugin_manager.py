@@ -114,7 +114,9 @@ class ZooPluginManager:
             self.pm.set_blocked(name)
         for name, module in BUILTINS:
             if not self.pm.is_blocked(name):
-                self._add(importlib.import_module(module), name, distribution="anynet-zoo", version=_version("anynet-zoo"))
+                self._add(
+                    importlib.import_module(module), name, distribution="anynet-zoo", version=_version("anynet-zoo")
+                )
         if autoload:
             self._load_entry_points()
         for module_name in _names(os.environ.get("ZOO_PLUGINS", "")):

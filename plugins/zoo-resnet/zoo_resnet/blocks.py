@@ -25,8 +25,8 @@ def _check_plain(out_channels: int, group_width: int, bottleneck_ratio: float) -
         )
 
 
-class BasicBlock(nnx.Module):
-    """3x3 (stride) -> BN -> ReLU -> 3x3 -> BN, plus a 1x1 projected skip where the shape changes."""
+class BasicBlock(kit.Residual):
+    """3x3 (stride) -> BN -> ReLU -> 3x3 -> BN, on the zoo's residual block (its projected skip)."""
 
     def __init__(
         self,
@@ -47,13 +47,10 @@ class BasicBlock(nnx.Module):
         self.bn2 = kit.batch_norm(
             out_channels, options, rngs=rngs, zero_init=bool(options.get("zero_init_last_bn", False))
         )
-        self.proj_conv, self.proj_bn = kit.projection(in_channels, out_channels, stride, options, rngs=rngs)
+        self.init_skip(in_channels, out_channels, stride, options, rngs=rngs)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        y = nnx.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        skip = x if self.proj_conv is None or self.proj_bn is None else self.proj_bn(self.proj_conv(x))
-        return nnx.relu(y + skip)
+    def branch(self, x: jax.Array) -> jax.Array:
+        return self.bn2(self.conv2(nnx.relu(self.bn1(self.conv1(x)))))
 
 
 def basic_block_cost(
