@@ -29,9 +29,9 @@ def regular_file(path: str | os.PathLike, *, what: str, error: type[ZooError]) -
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise error(f"{what} {path} does not exist") from None
+        raise error(f"cannot read {what} {path}: it does not exist") from None
     except OSError as err:
-        raise error(f"{what} {path} cannot be read: {err.strerror}") from None
+        raise error(f"cannot read {what} {path}: {err.strerror}") from None
     if not stat.S_ISREG(mode):
         kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
         raise error(f"{what} {path} is {kind}; give the path of a regular file")
