@@ -115,14 +115,18 @@ def load(
       layout; without a name, the spec comes from the file's own metadata.
     Overrides change spec fields; a different num_classes re-initialises the head, a different
     in_channels adapts the stem. The model carries the data config of its source (zoo.data_config);
-    `features_only=True` / `out_indices` return its backbone, as `create` does. `cache_dir`, `token`,
+    `features_only=True` / `out_indices` return its backbone, as `create` does (a folder saved from a
+    backbone loads as that backbone). `cache_dir`, `token`,
     `local_files_only` and `revision` (of an hf-hub: source) are huggingface_hub's, with the
     environment (HF_HUB_CACHE, HF_TOKEN, HF_HUB_OFFLINE) as their default.
     """
     _check_features(features_only, out_indices)
     source = loading.resolve(name, pretrained, checkpoint_path=checkpoint_path, revision=revision)
     hub = loading.settings(cache_dir=cache_dir, token=token, local_files_only=local_files_only)
-    model = loading.build(loading.open(source, hub), seed=seed, **overrides)
+    opened = loading.open(source, hub)
+    model = loading.build(opened, seed=seed, **overrides)
+    if opened.out_indices is not None:  # a folder save_pretrained wrote from a backbone
+        return as_backbone(model, out_indices if out_indices is not None else opened.out_indices)
     return as_backbone(model, out_indices) if features_only else model
 
 

@@ -55,6 +55,23 @@ def _input_shape(model: Any) -> tuple[int, int, int]:
     return config.input_size, config.input_size, model.spec.in_channels
 
 
+def _outputs(model: Any, image: tuple[int, int, int]) -> Any:
+    """What the artifact returns: logits, or for a backbone (features_only) its list of NHWC feature maps,
+    each with its channels and reduction, their shapes traced from the model itself."""
+    if not hasattr(model, "feature_info") or not hasattr(model, "out_indices"):
+        return {"name": "logits", "shape": ["batch", model.spec.num_classes]}
+    maps = jax.eval_shape(_forward(model), jax.ShapeDtypeStruct((1, *image), jnp.float32))
+    return [
+        {
+            "name": f"features.{index}",
+            "shape": ["batch", *m.shape[1:]],
+            "channels": info.channels,
+            "reduction": info.reduction,
+        }
+        for index, info, m in zip(model.out_indices, model.feature_info, maps)
+    ]
+
+
 def export_stablehlo(model: Any, platforms: tuple[str, ...] | None = None) -> bytes:
     """The serialized jax.export artifact: f32[batch, H, W, C] -> logits, batch symbolic."""
     (batch,) = jax.export.symbolic_shape("batch")
@@ -90,7 +107,7 @@ def export(
     info = {
         **data_config(model).to_dict(),
         "input": {"name": "images", "shape": ["batch", height, width, channels], "dtype": "float32"},
-        "output": {"name": "logits", "shape": ["batch", model.spec.num_classes]},
+        "output": _outputs(model, (height, width, channels)),
         "spec": model.spec.to_dict(),
         "files": {k: v.name for k, v in files.items()},
     }

@@ -8,11 +8,13 @@ are the full model's minus `head.*` and pretrained weights load into it unchange
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 from flax import nnx
 
 from zoo.nn.anynet import AnyNet, FeatureInfo, check_input, take_indices
+from zoo.spec import ModelSpec
 
 
 class FeatureBackbone(nnx.Module):
@@ -22,10 +24,18 @@ class FeatureBackbone(nnx.Module):
         taken = take_indices(len(model.feature_info), out_indices)
         self.spec = model.spec
         self.stem = model.stem
-        self.stages = nnx.List(list(model.stages)[: max(taken)])  # stages past the last output are dropped
+        # Stages past the last output are dropped; one is kept even for a stem-only backbone, so that what
+        # it holds is a model spec save_pretrained can write (it is never run).
+        self.stages = nnx.List(list(model.stages)[: max(1, max(taken))])
         self.out_indices = tuple(taken)
         self.feature_info: tuple[FeatureInfo, ...] = tuple(model.feature_info[i] for i in taken)
         self.data_config = model.data_config
+
+    def saved_form(self) -> tuple[ModelSpec, dict[str, Any]]:
+        """What save_pretrained writes for a backbone: the spec of the layers it holds (the kept
+        stages, no classifier) and a `features_only` entry that makes zoo.load return a backbone again."""
+        spec = self.spec.replace(stages=tuple(self.spec.stages[: len(self.stages)]), num_classes=0)
+        return spec, {"features_only": {"out_indices": list(self.out_indices)}}
 
     @property
     def channels(self) -> list[int]:
@@ -41,6 +51,8 @@ class FeatureBackbone(nnx.Module):
         x = self.stem(x)
         outputs[0] = x
         for i, stage in enumerate(self.stages, start=1):
+            if i > max(self.out_indices):
+                break
             x = stage(x)
             outputs[i] = x
         return [outputs[i] for i in self.out_indices]

@@ -29,7 +29,7 @@ from zoo.nn.anynet import AnyNet
 from zoo.plugins import manager
 from zoo.registry import Entry, get_spec, registry
 from zoo.spec import ModelSpec
-from zoo.weights.config import CONFIG_NAME, DataConfig, data_config_from_json, read_json
+from zoo.weights.config import CONFIG_NAME, DataConfig, data_config_from_json, read_json, saved_out_indices
 from zoo.weights.layouts import LayoutSet
 from zoo.weights.pretrained import build_pretrained
 from zoo.weights.state_file import WEIGHTS_NAME
@@ -75,6 +75,7 @@ class Opened:
     layout: str | None = None
     data_config: DataConfig | None = None
     source_sha256: str | None = None
+    out_indices: tuple[int, ...] | None = None  # a folder saved from a backbone: zoo.load returns one
 
 
 # -- resolve: what the user wrote -> one Source, no file or network touched ----------------------------
@@ -322,7 +323,8 @@ def open(source: Source, hub: HubSettings | None = None) -> Opened:  # noqa: A00
             data = replace(data, labels=source.tag.class_names(spec.num_classes))
         if data.background is None:  # and what its inputs looked like
             data = replace(data, background=source.tag.background)
-    return Opened(source, weights, spec, layouts, layout.name if layout else None, data)
+    indices = saved_out_indices(config, where)
+    return Opened(source, weights, spec, layouts, layout.name if layout else None, data, out_indices=indices)
 
 
 # -- build: the one model builder ------------------------------------------------------------------------

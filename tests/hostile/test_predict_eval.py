@@ -136,3 +136,33 @@ def test_evaluation_of_matching_classes_still_scores(tmp_path, data_dir):
     model = tiny(2, labels=("cat", "dog"))
     metrics = evaluate(model, _folder(tmp_path / "f", ("cat", "dog")), "train", data_dir=data_dir, image_size=8)
     assert metrics["count"] == 6 and 0 <= metrics["top1"] <= 1  # 8 images less the held-out test ones
+
+
+# -- backbones round-trip (issue 19, item 6) ----------------------------------------------------
+@pytest.mark.parametrize("out_indices", [(0,), (1, 2), (2,)])
+def test_a_saved_backbone_loads_back_as_itself(tmp_path, out_indices):
+    import jax.numpy as jnp
+
+    from zoo.features import FeatureBackbone
+
+    backbone = zoo.create("regnetx32", features_only=True, out_indices=out_indices)
+    backbone.eval()
+    zoo.save_pretrained(backbone, tmp_path)
+    again = zoo.load(f"local-dir:{tmp_path}")
+    assert isinstance(again, FeatureBackbone) and again.out_indices == out_indices
+    assert again.feature_info == backbone.feature_info
+    again.eval()
+    x = jnp.linspace(0, 1, 2 * 96 * 96).reshape(2, 96, 96, 1)
+    for a, b in zip(backbone(x), again(x)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # same weights, same computation
+
+
+def test_a_backbones_export_describes_its_feature_maps(tmp_path):
+    import json
+
+    backbone = zoo.create("regnetx32", features_only=True, out_indices=(1, 2))
+    zoo.export(backbone, tmp_path)
+    info = json.loads((tmp_path / "data_config.json").read_text())
+    assert [o["name"] for o in info["output"]] == ["features.1", "features.2"]
+    assert [o["shape"] for o in info["output"]] == [["batch", 24, 24, 32], ["batch", 12, 12, 80]]
+    assert [o["channels"] for o in info["output"]] == [f.channels for f in backbone.feature_info]

@@ -264,3 +264,14 @@ def data_config_from_json(data: Mapping[str, Any], spec: ModelSpec, where: str) 
         )
     except (TypeError, ValueError):
         raise WeightsFormatError(f"{where}: malformed pretrained_cfg (mean, std, crop_pct must be numbers)") from None
+
+
+def saved_out_indices(config: Mapping[str, Any] | None, where: str) -> tuple[int, ...] | None:
+    """The out_indices of a backbone save_pretrained wrote (config.json's `features_only`), else None."""
+    entry = config.get("features_only") if isinstance(config, Mapping) else None
+    if entry is None:
+        return None
+    indices = entry.get("out_indices") if isinstance(entry, Mapping) else None
+    if not (isinstance(indices, list) and indices and all(type(i) is int for i in indices)):
+        raise WeightsFormatError(f"{where}: features_only.out_indices must be a list of stage indices, got {entry!r}")
+    return tuple(indices)

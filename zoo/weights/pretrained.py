@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,12 @@ def save_pretrained(
 ) -> Path:
     """Write model.safetensors and config.json into `directory` (each atomically); returns the folder."""
     directory = Path(directory)
-    config = make_config(model.spec, preprocessing=preprocessing, labels=labels, architecture=architecture)
+    saved_form = getattr(model, "saved_form", None)  # a features_only backbone says what to write
+    spec, extra = saved_form() if callable(saved_form) else (model.spec, {})
+    config = make_config(spec, preprocessing=preprocessing, labels=labels, architecture=architecture)
+    config = replace(config, extra={**config.extra, **extra})
     try:
-        save_weights(model, directory / WEIGHTS_NAME)
+        save_weights(model, directory / WEIGHTS_NAME, metadata=spec_metadata(spec))
         write_config(config, directory / CONFIG_NAME)
     except OSError as err:
         raise WriteError(
