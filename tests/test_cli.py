@@ -74,3 +74,31 @@ def test_console_script_runs_as_a_process():
     result = subprocess.run([sys.executable, "-m", "zoo", "info", "nope"], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.startswith("zoo: error: unknown model 'nope'") and "Traceback" not in result.stderr
+
+
+HEAVY = ("jax", "jaxlib", "flax", "optax", "orbax", "tensorflow", "tensorflow_datasets", "ray", "torch")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["sweep", "run", "--help"], ["export", "--help"]])
+def test_help_imports_no_framework(argv):
+    """`zoo --help` (and each subcommand's) builds every parser without loading jax, flax, tfds or Ray."""
+    probe = (
+        "import sys\nfrom zoo.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "import json\nprint(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "usage: zoo" in done.stdout
+    assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_lazy_package_keeps_functions_over_submodules():
+    """zoo.predict is the function even after the module zoo/predict.py is imported by name."""
+    probe = (
+        "import zoo, zoo.predict, zoo.export, zoo.train.evaluate, zoo.train\n"
+        "print(callable(zoo.predict), callable(zoo.export), callable(zoo.train.evaluate), "
+        "type(zoo.errors).__name__, 'load' in dir(zoo))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "True", "True", "module", "True"]

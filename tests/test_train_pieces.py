@@ -15,7 +15,7 @@ import zoo
 from zoo.errors import TrainConfigError
 from zoo.sweep.worker import TrialWorker, recipe_config, train_trial
 from zoo.train import TrainConfig, fit
-from zoo.train.cli import as_flags
+from zoo.cli.train import as_flags
 from zoo.train.epoch import EpochMeter, StepInfo, run_epoch
 from zoo.train.evaluate import eval_batch_size, even_batch_size
 

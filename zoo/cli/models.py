@@ -1,17 +1,12 @@
-"""The `zoo` command: a thin layer over the public API.
-
-Errors the user caused print one line (no traceback) and exit with status 2.
-"""
+"""`zoo list | info | summary | plugins`: what the registry and the plugins hold."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Sequence
 
-from zoo.errors import UnknownComponentError, ZooError
+from zoo.errors import UnknownComponentError
 
 
 def _fmt_count(n: int | None, unit: float, digits: int = 2) -> str:
@@ -148,32 +143,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 1 if conflicts else 0
 
 
-class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """--help shows each option's default, except where there is none to show (None, False)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if (
-            action.default is None
-            or action.default is False
-            or "%(default)" in (action.help or "")
-            or "(default" in (action.help or "")
-        ):
-            return action.help or ""
-        return super()._get_help_string(action) or ""
-
-
-class _Parser(argparse.ArgumentParser):
-    """Every subcommand's parser (and theirs) formats help with _DefaultsFormatter."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", _DefaultsFormatter)
-        super().__init__(*args, **kwargs)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="zoo", description="anynet-zoo: AnyNet/RegNet models for JAX/Flax")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def add_model_commands(sub) -> None:
+    """Add `list`, `info`, `summary` and `plugins` to the `zoo` command."""
     p = sub.add_parser("list", help="list models: name, params, GFLOPs, pretrained tags")
     p.add_argument("pattern", nargs="?", default="*", help="shell wildcard, e.g. 'regnetx_*'")
     p.add_argument("--pretrained", action="store_true", help="only models with pretrained weights")
@@ -191,47 +162,3 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plugins", help="loaded plugins, what they contribute, and failures")
     p.set_defaults(func=cmd_plugins)
-
-    from zoo.hub.cli import add_hub_commands
-
-    add_hub_commands(sub)
-
-    from zoo.train.cli import add_train_commands
-
-    add_train_commands(sub)
-
-    from zoo.sweep.cli import add_sweep_commands
-
-    add_sweep_commands(sub)
-
-    from zoo.usage_cli import add_usage_commands
-
-    add_usage_commands(sub)
-    return parser
-
-
-# Commands that compile models keep the compiled programs in JAX's persistent cache.
-COMPILING_COMMANDS = ("train", "eval", "sweep")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command in COMPILING_COMMANDS:
-            from zoo.compilation_cache import enable_compilation_cache
-
-            enable_compilation_cache()
-        code = args.func(args)
-        sys.stdout.flush()
-        return code
-    except ZooError as err:
-        print(f"zoo: error: {err}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        # The reader left (`zoo info --json | head -1`): stop quietly, as Python's docs advise.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
