@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from zoo.spec import ModelSpec, StageSpec
     from zoo.summary import complexity, layer_summary
     from zoo.transform import create_transform
+    from zoo.tuning import tune
     from zoo.version import __version__
     from zoo.weights.pretrained import save_pretrained
 
@@ -52,6 +53,7 @@ _EXPORTS = {
     "complexity": "zoo.summary",
     "layer_summary": "zoo.summary",
     "create_transform": "zoo.transform",
+    "tune": "zoo.tuning",
     "__version__": "zoo.version",
     "save_pretrained": "zoo.weights.pretrained",
 }
@@ -82,5 +84,6 @@ __all__ = [
     "push_to_hub",
     "register_plugin",
     "save_pretrained",
+    "tune",
     "unregister_plugin",
 ]

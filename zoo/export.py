@@ -31,9 +31,44 @@ DATA_CONFIG_NAME = "data_config.json"
 
 
 def _write(path: Path, data: bytes) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+    except OSError as err:
+        raise ExportError(f"cannot write {path}: {err.strerror or err}; export into a folder you can write") from None
     return path
+
+
+# Names that read as one file rather than a folder: exporting there would make a folder so named.
+FILE_SUFFIXES = (".onnx", ".stablehlo", ".tflite", ".pb", ".pt", ".pth", ".safetensors", ".json", ".zip")
+
+
+def check_target(directory: str | os.PathLike) -> Path:
+    """The export folder, checked before any work: never a folder named like a file, never under a file."""
+    directory = Path(directory)
+    if directory.suffix.lower() in FILE_SUFFIXES:
+        raise ExportError(
+            f"export target {directory} is named like a {directory.suffix} file, but an export is a folder "
+            f"({STABLEHLO_NAME} and {DATA_CONFIG_NAME}); name a folder, e.g. {directory.with_suffix('')}"
+        )
+    if directory.exists() and not directory.is_dir():
+        raise ExportError(f"export target {directory} is a file; name a folder (it is created if missing)")
+    for parent in directory.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ExportError(f"export target {directory} lies under {parent}, which is a file, not a folder")
+            break
+    return directory
+
+
+def _make_folder(directory: Path) -> None:
+    check_target(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ExportError(
+            f"cannot create export folder {directory}: {err.strerror or err}; choose one you can write"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -99,7 +134,7 @@ def export(
     if unknown or not formats:
         raise ExportError(f"unknown export format(s) {unknown}; choose from {list(FORMATS)}")
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    _make_folder(directory)
     files: dict[str, Path] = {}
     if "stablehlo" in formats:
         files["stablehlo"] = _write(directory / STABLEHLO_NAME, export_stablehlo(model, platforms))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 
 class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -25,3 +26,7 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", DefaultsFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        """A bad flag is one `zoo: error:` line, as every other error is (argparse prints the usage too)."""
+        self.exit(2, f"zoo: error: {self.prog}: {message} (see `{self.prog} --help`)\n")

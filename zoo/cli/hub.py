@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import zoo.cli.checks as checks
+
 
 def _metric(text: str) -> tuple[str, float]:
     key, eq, value = text.partition("=")
@@ -43,7 +45,9 @@ def add_hub_commands(sub) -> None:
     p = sub.add_parser(
         "download", help="fetch pretrained weights into the Hub cache (NAME[.TAG] or hf-hub:org/repo@rev)"
     )
-    p.add_argument("name", help="regnetx_032, regnetx_032.pycls_in1k, or hf-hub:org/repo[@revision]")
+    p.add_argument(
+        "name", type=checks.model_source, help="regnetx_032, regnetx_032.pycls_in1k, or hf-hub:org/repo[@revision]"
+    )
     p.add_argument("--tag", default=None, help="pretrained tag (default: the model's default tag)")
     p.set_defaults(func=cmd_download)
 

@@ -20,6 +20,7 @@ def build_parser() -> Parser:
     from zoo.cli.models import add_model_commands
     from zoo.cli.sweep import add_sweep_commands
     from zoo.cli.train import add_train_commands
+    from zoo.cli.tune import add_tune_commands
     from zoo.cli.usage import add_usage_commands
 
     parser = Parser(prog="zoo", description="anynet-zoo: AnyNet/RegNet models for JAX/Flax")
@@ -30,6 +31,7 @@ def build_parser() -> Parser:
         add_train_commands,
         add_sweep_commands,
         add_usage_commands,
+        add_tune_commands,
     ):
         add_commands(sub)
     return parser

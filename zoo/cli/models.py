@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+import zoo.cli.checks as checks
 from zoo.errors import UnknownComponentError
 
 
@@ -151,7 +152,7 @@ def add_model_commands(sub) -> None:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("info", help="a model's spec, stages and complexity")
-    p.add_argument("name")
+    p.add_argument("name", type=checks.model_source)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_info)
 

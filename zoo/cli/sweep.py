@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 
+import zoo.cli.checks as checks
 from zoo.sweep.defaults import DEFAULT_SETTING, RECIPE_DEFAULTS
 
 # Mean e_fit above which the best models are reported as far from the RegNet rule (a width
@@ -30,14 +31,16 @@ def add_sweep_commands(sub) -> None:
     p.add_argument("space", help="a design rule with a sampler: regnet, anynetx_a..anynetx_e, or a plugin's")
     _add_sampling(p)
     p.add_argument("--out", required=True, metavar="DIR", help="sweep directory: sweep.json + results.jsonl")
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--test-split", default="test")
+    p.add_argument("--dataset", type=checks.dataset, default="digits")
+    p.add_argument("--train-split", type=checks.split, default="train")
+    p.add_argument("--test-split", type=checks.split, default="test")
     p.add_argument("--epochs", type=int, default=RECIPE_DEFAULTS["epochs"])
-    p.add_argument("--batch-size", type=int, default=RECIPE_DEFAULTS["batch_size"])
+    p.add_argument("--batch-size", type=checks.positive_int, default=RECIPE_DEFAULTS["batch_size"])
     p.add_argument("--lr", type=float, default=RECIPE_DEFAULTS["lr"])
     p.add_argument("--optimizer", choices=("sgd", "nesterov", "adamw"), default=RECIPE_DEFAULTS["optimizer"])
-    p.add_argument("--workers", type=int, default=2, help="parallel trials on a local Ray (0: in this process)")
+    p.add_argument(
+        "--workers", type=checks.non_negative_int, default=2, help="parallel trials on a local Ray (0: in this process)"
+    )
     p.add_argument("--address", default=None, help="join the Ray cluster at ADDR (e.g. auto or host:6379)")
     p.add_argument("--max-retries", type=int, default=3, help="reruns of a trial whose worker died")
     p.add_argument("--data-dir", default=None, help="tfds data directory (default: tfds' own)")
@@ -46,7 +49,7 @@ def add_sweep_commands(sub) -> None:
     p = cmds.add_parser("sample", help="print N specs sampled from SPACE in the band (no training)")
     p.add_argument("space")
     _add_sampling(p)
-    p.add_argument("--num-classes", type=int, default=10)
+    p.add_argument("--num-classes", type=checks.positive_int, default=10)
     p.add_argument("--in-channels", type=int, default=1)
     p.add_argument("--json", action="store_true", help="one JSON object per sample")
     p.set_defaults(func=cmd_sample)
@@ -73,15 +76,17 @@ def add_sweep_commands(sub) -> None:
 
     p = cmds.add_parser("fit", help="fit the RegNet rule (w0, wa, wm, depth) to a sweep's best models")
     p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep directories or hf-hub:ORG/NAME[@REV]")
-    p.add_argument("--top", type=int, default=None, help="models to fit (default: the best 10%%, at least 3)")
+    p.add_argument(
+        "--top", type=checks.positive_int, default=None, help="models to fit (default: the best 10%%, at least 3)"
+    )
     p.set_defaults(func=cmd_fit)
 
 
 def _add_sampling(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--n", type=int, default=10, help="number of models (trials 0..N-1)")
+    p.add_argument("--n", type=checks.positive_int, default=10, help="number of models (trials 0..N-1)")
     p.add_argument("--flops", default=None, metavar="LO:HI", help="band of multiply-adds, e.g. 360M:400M")
     p.add_argument("--params", default=None, metavar="LO:HI", help="band of parameters, e.g. 100K:300K")
-    p.add_argument("--seed", type=int, default=0, help="sweep seed: trial i is draw (seed, i)")
+    p.add_argument("--seed", type=checks.seed, default=0, help="sweep seed: trial i is draw (seed, i)")
     p.add_argument(
         "--image-size",
         type=int,

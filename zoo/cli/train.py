@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import zoo.cli.checks as checks
 from zoo.errors import TrainConfigError, ZooError
 from zoo.train.config import DTYPES, TrainConfig
 
@@ -27,9 +28,11 @@ def _epochs_list(text: str) -> tuple[int, ...]:
 
 def _add_distributed(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("multi-host (jax.distributed); default from JAX_COORDINATOR_ADDRESS etc.")
-    g.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="address of process 0")
-    g.add_argument("--num-processes", type=int, default=None)
-    g.add_argument("--process-id", type=int, default=None)
+    g.add_argument(
+        "--coordinator", type=checks.coordinator, default=None, metavar="HOST:PORT", help="address of process 0"
+    )
+    g.add_argument("--num-processes", type=checks.positive_int, default=None)
+    g.add_argument("--process-id", type=checks.non_negative_int, default=None)
 
 
 MODEL_HELP = (
@@ -47,15 +50,21 @@ def add_train_commands(sub) -> None:
         "device; see docs/training.md.",
     )
     d = DEFAULTS
-    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("model", type=checks.model_source, help=MODEL_HELP)
     p.add_argument(
         "--dataset",
+        type=checks.dataset,
         default=d.dataset,
         help="digits (offline), mnist, fashion_mnist, any tfds image-classification name, or folder:PATH "
         "(an ImageFolder tree: one subfolder of images per class)",
     )
-    p.add_argument("--train-split", default=d.train_split, help="split to train on (tfds syntax, e.g. train[:90%%])")
-    p.add_argument("--test-split", default=d.test_split, help="split evaluated after each epoch")
+    p.add_argument(
+        "--train-split",
+        type=checks.split,
+        default=d.train_split,
+        help="split to train on (tfds syntax, e.g. train[:90%%])",
+    )
+    p.add_argument("--test-split", type=checks.split, default=d.test_split, help="split evaluated after each epoch")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs; --resume may raise it (docs/training.md)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch, a multiple of the device count")
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
@@ -68,7 +77,10 @@ def add_train_commands(sub) -> None:
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing")
     p.add_argument("--clip-grad-norm", type=float, default=None, help="clip gradients to this global norm")
     p.add_argument(
-        "--image-size", type=int, default=d.image_size, help="input side in pixels (0: the model's input size)"
+        "--image-size",
+        type=checks.image_size,
+        default=d.image_size,
+        help="input side in pixels (0: the model's input size)",
     )
     p.add_argument(
         "--dtype",
@@ -84,7 +96,7 @@ def add_train_commands(sub) -> None:
         help="keep an exponential moving average of the weights (e.g. 0.999), evaluated and saved; 0: off",
     )
     p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
-    p.add_argument("--seed", type=int, default=d.seed, help="data order, augmentation and initialisation")
+    p.add_argument("--seed", type=checks.seed, default=d.seed, help="data order, augmentation and initialisation")
     p.add_argument(
         "--pretrained",
         nargs="?",
@@ -94,7 +106,9 @@ def add_train_commands(sub) -> None:
         help="start from pretrained weights (the default tag, or the tag named); a new head is made "
         "when --num-classes or the dataset differs",
     )
-    p.add_argument("--num-classes", type=int, default=None, help="classifier outputs (default: the dataset's)")
+    p.add_argument(
+        "--num-classes", type=checks.positive_int, default=None, help="classifier outputs (default: the dataset's)"
+    )
     p.add_argument(
         "--out",
         default=None,
@@ -120,12 +134,14 @@ def add_train_commands(sub) -> None:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="top-1, top-5 and loss of a model on a dataset split")
-    p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("--dataset", default="digits", help="a tfds name or folder:PATH")
-    p.add_argument("--split", default="test", help="tfds split, e.g. test or train[:10%%]")
+    p.add_argument("model", type=checks.model_source, help=MODEL_HELP)
+    p.add_argument("--dataset", type=checks.dataset, default="digits", help="a tfds name or folder:PATH")
+    p.add_argument("--split", type=checks.split, default="test", help="tfds split, e.g. test or train[:10%%]")
     p.add_argument("--pretrained", nargs="?", const=True, default=False, metavar="TAG")
-    p.add_argument("--batch-size", type=int, default=256, help="evaluation batch")
-    p.add_argument("--image-size", type=int, default=None, help="input side (default: the model's input size)")
+    p.add_argument("--batch-size", type=checks.positive_int, default=256, help="evaluation batch")
+    p.add_argument(
+        "--image-size", type=checks.image_size, default=None, help="input side (default: the model's input size)"
+    )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_distributed(p)
@@ -204,6 +220,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ZooError as err:
         err.args = (as_flags(str(err)),)
         raise
+    except KeyboardInterrupt:
+        resume = f"; to continue, rerun the same command with --out {args.out} --resume" if args.out else ""
+        print(f"zoo: interrupted (train){resume}", file=sys.stderr)
+        return 130
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -224,6 +244,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume and not args.out:
         raise TrainConfigError("--resume needs --out DIR: the directory of the run to continue")
     out = Path(args.out) if args.out else default_run_dir(args.model)
+    args.out = str(out)  # named by the Ctrl-C line
     start = time.perf_counter()
     result = fit(
         cli_source(args.model),

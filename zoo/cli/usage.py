@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
+import zoo.cli.checks as checks
+
 
 def _load(args: argparse.Namespace):
     from zoo.api import SOURCE_PREFIXES, cli_source, load
@@ -32,8 +34,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from zoo.export import export
+    from zoo.export import check_target, export
 
+    check_target(args.out)  # before the model is fetched and compiled
     model = _load(args)
     platforms = tuple(args.platform) if args.platform else None
     exported = export(model, args.out, platforms=platforms)
@@ -42,28 +45,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _top_k(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def add_usage_commands(sub) -> None:
     """Add `predict` and `export` to the `zoo` command's subparsers."""
     p = sub.add_parser("predict", help="classify image files with a model's own preprocessing and labels")
-    p.add_argument("model", help="regnetx32, regnetx_032.pycls_in1k, hf-hub:org/repo or local-dir:PATH")
+    p.add_argument(
+        "model", type=checks.model_source, help="regnetx32, regnetx_032.pycls_in1k, hf-hub:org/repo or local-dir:PATH"
+    )
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
-    p.add_argument("--top-k", type=_top_k, default=5, help="classes to show per image (default 5)")
+    p.add_argument("--top-k", type=checks.positive_int, default=5, help="classes to show per image (default 5)")
     p.add_argument("--tag", default=None, help="pretrained tag (default: the model's default tag)")
     p.add_argument("--json", action="store_true", help="print one JSON list")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export", help="write a model as a jax.export StableHLO artifact with its data config")
-    p.add_argument("model", help="regnetx32, regnetx_032.pycls_in1k, hf-hub:org/repo or local-dir:PATH")
+    p.add_argument(
+        "model", type=checks.model_source, help="regnetx32, regnetx_032.pycls_in1k, hf-hub:org/repo or local-dir:PATH"
+    )
     p.add_argument("out", help="folder to write model.stablehlo and data_config.json into")
     p.add_argument("--tag", default=None, help="pretrained tag (default: the model's default tag)")
     p.add_argument(

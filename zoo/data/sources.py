@@ -13,6 +13,7 @@ from zoo.data.folder import FOLDER_PREFIX, open_folder_split
 from zoo.data.reachable import download_blocker, not_prepared_message
 from zoo.data.split import FLIP_SAFE, ImageSplit, check_not_empty
 from zoo.errors import DatasetError, UnknownDatasetError, did_you_mean
+from zoo.split_syntax import split_problem
 
 __all__ = ["FLIP_SAFE", "ImageSplit", "ZOO_DATASETS", "open_split"]
 
@@ -95,6 +96,9 @@ def _prepare(builder, name: str) -> None:
 
 def open_split(name: str, split: str = "train", *, data_dir: str | os.PathLike | None = None) -> ImageSplit:
     """One split of an image-classification dataset (a tfds name or `folder:PATH`), prepared on first use."""
+    problem = split_problem(split)
+    if problem:
+        raise DatasetError(f"dataset {name!r}: {problem}")
     import tensorflow_datasets as tfds
 
     data_dir = os.fspath(data_dir) if data_dir is not None else None

@@ -31,20 +31,26 @@ The choice is read when a function is traced, so a jitted function keeps what it
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from zoo.errors import ZooError
+from zoo.nn import conv_tuning
 
 LOWERINGS = ("auto", "fast", "blockdiag", "taps", "xla")
 FORMS = ("xla", "matmul", "pergroup", "blockdiag", "taps")
 _FORCED_GROUPED = {"fast": "pergroup", "blockdiag": "blockdiag", "taps": "taps"}
-_choice: str | None = None
+# Scoped to the thread and async task that sets it (a ContextVar, like spec_limits), so two threads
+# tracing with different lowerings never see each other's choice.
+_choice: contextvars.ContextVar[str | None] = contextvars.ContextVar("zoo_conv_lowering", default=None)
 
 
 @dataclass(frozen=True)
@@ -92,8 +98,24 @@ def choose(shape: ConvShape, backend: str | None = None, *, padded: bool = True)
     return "taps"
 
 
+MAX_TUNED_PERGROUP_GROUPS = 64  # per-group compile grows with groups: above this it takes minutes
+MAX_TUNED_BLOCKDIAG_GROUPS = 16  # g x the flops: above this it never wins and is slow to time
+
+
+def candidates(shape: ConvShape, *, padded: bool = True) -> list[str]:
+    """The forms that can compute this conv on the CPU, for tuning to time (one: nothing to tune)."""
+    if shape.groups == 1:
+        return ["xla", "matmul"] if shape.kernel == (1, 1) and not padded else ["xla"]
+    forms = ["xla", "taps"]
+    if shape.groups <= MAX_TUNED_PERGROUP_GROUPS:
+        forms.append("pergroup")
+    if shape.groups <= MAX_TUNED_BLOCKDIAG_GROUPS:
+        forms.append("blockdiag")
+    return forms
+
+
 def current() -> str:
-    choice = _choice or os.environ.get("ZOO_CONV_LOWERING", "auto")
+    choice = _choice.get() or os.environ.get("ZOO_CONV_LOWERING", "auto")
     if choice not in LOWERINGS:
         raise ZooError(f"ZOO_CONV_LOWERING={choice!r} is not a conv lowering; choose one of {LOWERINGS}")
     return choice
@@ -101,22 +123,21 @@ def current() -> str:
 
 def set_conv_lowering(name: str | None) -> None:
     """Pick the lowering for functions traced from now on (None: back to the env var / default)."""
-    global _choice
     if name is not None and name not in LOWERINGS:
         raise ZooError(f"{name!r} is not a conv lowering; choose one of {LOWERINGS}")
-    _choice = name
+    _choice.set(name)
 
 
 @contextlib.contextmanager
 def conv_lowering(name: str) -> Iterator[None]:
     """Use lowering `name` for functions traced inside the block."""
-    global _choice
-    previous = _choice
-    set_conv_lowering(name)
+    if name not in LOWERINGS:
+        raise ZooError(f"{name!r} is not a conv lowering; choose one of {LOWERINGS}")
+    token = _choice.set(name)
     try:
         yield
     finally:
-        _choice = previous
+        _choice.reset(token)
 
 
 def _is_nhwc_hwio(dimension_numbers) -> bool:
@@ -223,8 +244,37 @@ def conv_general_dilated(
     padded = any(p != (0, 0) for p in map(tuple, padding))
     shape = ConvShape(n, h, w, c, out_channels, (kh, kw), tuple(window_strides), groups)
     form = _form(lowering, shape, padded)
+
+    def apply(form: str, lhs, rhs):
+        return _apply(form, lhs, rhs, window_strides, padding, groups, precision, xla)
+
+    if lowering == "auto" and jax.default_backend() == "cpu":
+        key = f"{lhs.dtype}|{tuple(lhs.shape)}|{tuple(rhs.shape)}|s{tuple(window_strides)}|p{padding_key(padding)}|g{groups}"
+        if precision is not None:
+            key += f"|{precision}"
+
+        def operands():
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal(lhs.shape).astype(lhs.dtype)
+            k = rng.standard_normal(rhs.shape).astype(rhs.dtype)
+            out = jax.eval_shape(lambda x, k: apply(form, x, k), x, k)
+            return x, k, rng.standard_normal(out.shape).astype(out.dtype)
+
+        form = conv_tuning.form_for(
+            key, candidates(shape, padded=padded), form, lambda f: functools.partial(apply, f), operands
+        )
+    return apply(form, lhs, rhs)
+
+
+def padding_key(padding) -> tuple[tuple[int, int], ...]:
+    return tuple((int(low), int(high)) for low, high in padding)
+
+
+def _apply(form: str, lhs, rhs, window_strides, padding, groups: int, precision, xla):
+    """`lhs` convolved with `rhs` (NHWC, HWIO) in `form`; `xla(lhs, rhs, groups)` is XLA's own conv."""
     if form == "xla":
-        return xla(lhs, rhs)
+        return xla(lhs, rhs, groups)
+    kh, kw, in_per_group, out_channels = rhs.shape
     if form == "matmul":
         sh, sw = window_strides
         x = lhs[:, ::sh, ::sw, :] if (sh, sw) != (1, 1) else lhs
@@ -236,7 +286,7 @@ def conv_general_dilated(
         blocks = rhs.reshape(kh, kw, in_per_group, groups, out_per_group)
         eye = jnp.eye(groups, dtype=rhs.dtype)
         dense = jnp.einsum("hwcgo,fg->hwfcgo", blocks, eye).reshape(kh, kw, groups * in_per_group, out_channels)
-        return xla(lhs, dense, groups=1)
+        return xla(lhs, dense, 1)
     outputs = [
         xla(
             lhs[..., g * in_per_group : (g + 1) * in_per_group],

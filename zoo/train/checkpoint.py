@@ -51,7 +51,7 @@ class Checkpoints:
                 )
                 self._manager.wait_until_finished()
         except Exception as err:  # noqa: BLE001 - orbax and tensorstore wrap the OS error in many types
-            self._remove_partial(step)
+            self._remove_partial()
             kept = (
                 f"the last good checkpoint is step {last} in {self.directory}; free space (or fix the permissions) "
                 "and run the same command with resume=True"
@@ -62,7 +62,7 @@ class Checkpoints:
                 f"could not write checkpoint {self.directory / str(step)} ({cause(err)}); {kept}"
             ) from err
 
-    def _remove_partial(self, step: int) -> None:
+    def _remove_partial(self) -> None:
         """Delete the temporary directory of a failed save, so the space it took is free again."""
         for path in self.directory.glob("*.orbax-checkpoint-tmp*"):  # the run holds the folder's lock
             shutil.rmtree(path, ignore_errors=True)
@@ -105,9 +105,12 @@ class Checkpoints:
         return state, meta
 
     def close(self) -> None:
+        """Wait for a pending save; a temporary folder still there was never committed (a save cut off
+        by Ctrl-C or a crash), so it goes: the last checkpoint is the last whole one."""
         if not self._closed:
             self._closed = True
             self._manager.close()
+            self._remove_partial()
 
 
 @contextlib.contextmanager

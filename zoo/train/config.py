@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from zoo.errors import TrainConfigError, reject_unknown
+from zoo.split_syntax import split_problem
 
 OPTIMIZERS = ("sgd", "nesterov", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
@@ -54,6 +55,14 @@ class TrainConfig:
         def bad(what: str) -> TrainConfigError:
             return TrainConfigError(f"training setting {what}")
 
+        if not isinstance(self.dataset, str) or not self.dataset.strip():
+            raise bad(f"dataset={self.dataset!r} is empty; name one: digits, fashion_mnist, a tfds name or folder:PATH")
+        for name in ("train_split", "test_split"):
+            problem = split_problem(getattr(self, name))
+            if problem:
+                raise bad(f"{name}={getattr(self, name)!r} is malformed: {problem}")
+        if not 0 <= int(self.seed) < 2**32:
+            raise bad(f"seed={self.seed} must be in [0, 2**32): numpy and jax take unsigned 32-bit seeds")
         if self.optimizer not in OPTIMIZERS:
             raise bad(f"optimizer={self.optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
         if self.dtype is not None and self.dtype not in DTYPES:

@@ -70,6 +70,9 @@ def distributed_settings(
             f"coordinator={coordinator!r}, num_processes={num_processes!r}, process_id={process_id!r}"
         )
     assert coordinator is not None and num_processes is not None and process_id is not None  # all given
+    host, colon, port = coordinator.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise DeviceError(f"coordinator={coordinator!r} must be HOST:PORT with a port in 1..65535, e.g. 10.0.0.1:1234")
     if num_processes < 1 or not 0 <= process_id < num_processes:
         raise DeviceError(f"process id {process_id} must lie in [0, {num_processes}) processes")
     return coordinator, num_processes, process_id

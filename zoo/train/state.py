@@ -17,6 +17,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
+from zoo.nn import conv_tuning
 from zoo.train.config import TrainConfig
 from zoo.train.optim import make_optimizer
 from zoo.train.sharding import AXIS, batch_sharded, replicate, replicated
@@ -68,7 +69,12 @@ def compile_step(
     if notify:
         print("zoo: compiling the train step...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
+    tuned_before = len(conv_tuning.report())
     compiled = step.lower(state, *inputs).compile()
     if notify:
-        print(f"zoo: compiled in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+        tuned = conv_tuning.report()[tuned_before:]
+        if tuned:
+            print(f"zoo: {conv_tuning.summary(tuned)}", file=sys.stderr, flush=True)
+        compile_s = time.perf_counter() - t0 - sum(t.cost_s for t in tuned)
+        print(f"zoo: compiled in {compile_s:.1f} s", file=sys.stderr, flush=True)
     return compiled
