@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from jax import lax
 
@@ -203,3 +203,39 @@ def test_auto_lowering_follows_the_rule_and_the_env_var_forces_xla(monkeypatch):
     monkeypatch.setenv("ZOO_CONV_LOWERING", "xla")
     assert "feature_group_count = 8" in program_text(None, 8)
     assert "convolution" in program_text(None, 1, kernel=1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    height=st.integers(1, 11),
+    width=st.integers(1, 11),
+    groups=st.integers(1, 4),
+    in_per_group=st.integers(1, 3),
+    kernel=st.sampled_from([2, 3, 5]),
+    stride=st.sampled_from([2, 3]),
+    pad=st.integers(0, 2),
+    seed=st.integers(0, 2**16),
+)
+def test_phases_match_xla_for_any_stride_kernel_and_padding(
+    height, width, groups, in_per_group, kernel, stride, pad, seed
+):
+    """Space-to-depth: a strided conv as a stride-1 conv over the phases, forward and gradients."""
+    assume(height + 2 * pad >= kernel and width + 2 * pad >= kernel)
+    kx, kw, kc = jax.random.split(jax.random.key(seed), 3)
+    x = jax.random.normal(kx, (2, height, width, groups * in_per_group))
+    w = jax.random.normal(kw, (kernel, kernel, in_per_group, groups * 2))
+    padding = ((pad, pad), (pad, pad))
+
+    def conv(x, w, name):
+        with cl.conv_lowering(name):
+            return cl.conv_general_dilated(
+                x, w, (stride, stride), padding, dimension_numbers=DN, feature_group_count=groups
+            )
+
+    y_ref, y = conv(x, w, "xla"), conv(x, w, "phases")
+    np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+    cotangent = jax.random.normal(kc, y_ref.shape)
+    ref = jax.vjp(lambda x, w: conv(x, w, "xla"), x, w)[1](cotangent)
+    got = jax.vjp(lambda x, w: conv(x, w, "phases"), x, w)[1](cotangent)
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

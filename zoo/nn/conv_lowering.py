@@ -14,6 +14,8 @@ Per-convolution forms (`choose` picks one from the shape and backend):
     pergroup   grouped: one dense conv per group on its channel slice, concatenated
     blockdiag  grouped: one dense conv with a block-diagonal kernel (g x the flops)
     taps       grouped, few channels per group: one shifted multiply-add per kernel tap
+    phases     strided kxk: a stride-1 conv over the input's stride x stride phases (space to
+               depth, a ceil(k/s) kernel of the same taps), per group; chosen only by tuning
 
 `choose` is the CPU rule, a few lines of thresholds measured by bench/conv_shapes.py
 (bench/NOTES.md, section 8). ZOO_CONV_LOWERING (or `set_conv_lowering` / the
@@ -23,6 +25,7 @@ Per-convolution forms (`choose` picks one from the shape and backend):
     fast       pergroup for grouped convs, matmul for 1x1 (the rule before it was per shape)
     blockdiag  blockdiag for grouped convs, matmul for 1x1
     taps       taps for grouped convs, matmul for 1x1
+    phases     phases for strided kxk convs, else as fast
     xla        XLA's conv everywhere
 
 The choice is read when a function is traced, so a jitted function keeps what it was traced with.
@@ -45,9 +48,9 @@ from jax import lax
 from zoo.errors import ZooError
 from zoo.nn import conv_tuning
 
-LOWERINGS = ("auto", "fast", "blockdiag", "taps", "xla")
-FORMS = ("xla", "matmul", "pergroup", "blockdiag", "taps")
-_FORCED_GROUPED = {"fast": "pergroup", "blockdiag": "blockdiag", "taps": "taps"}
+LOWERINGS = ("auto", "fast", "blockdiag", "taps", "phases", "xla")
+FORMS = ("xla", "matmul", "pergroup", "blockdiag", "taps", "phases")
+_FORCED_GROUPED = {"fast": "pergroup", "blockdiag": "blockdiag", "taps": "taps", "phases": "pergroup"}
 # Scoped to the thread and async task that sets it (a ContextVar, like spec_limits), so two threads
 # tracing with different lowerings never see each other's choice.
 _choice: contextvars.ContextVar[str | None] = contextvars.ContextVar("zoo_conv_lowering", default=None)
@@ -104,11 +107,14 @@ MAX_TUNED_BLOCKDIAG_GROUPS = 16  # g x the flops: above this it never wins and i
 
 def candidates(shape: ConvShape, *, padded: bool = True) -> list[str]:
     """The forms that can compute this conv on the CPU, for tuning to time (one: nothing to tune)."""
+    strided = shape.stride != (1, 1) and shape.kernel != (1, 1)
     if shape.groups == 1:
-        return ["xla", "matmul"] if shape.kernel == (1, 1) and not padded else ["xla"]
+        if shape.kernel == (1, 1) and not padded:
+            return ["xla", "matmul"]
+        return ["xla", "phases"] if strided else ["xla"]
     forms = ["xla", "taps"]
     if shape.groups <= MAX_TUNED_PERGROUP_GROUPS:
-        forms.append("pergroup")
+        forms += ["pergroup", "phases"] if strided else ["pergroup"]
     if shape.groups <= MAX_TUNED_BLOCKDIAG_GROUPS:
         forms.append("blockdiag")
     return forms
@@ -155,6 +161,8 @@ def _form(lowering: str, shape: ConvShape, padded: bool) -> str:
         return choose(shape, padded=padded)
     if lowering == "xla":
         return "xla"
+    if lowering == "phases" and shape.stride != (1, 1) and shape.kernel != (1, 1):
+        return "phases"
     if shape.groups == 1:
         return "matmul" if shape.kernel == (1, 1) and not padded else "xla"
     return _FORCED_GROUPED[lowering]
@@ -210,11 +218,11 @@ def conv_general_dilated(
     """
     extra = {k: v for k, v in extra.items() if v is not None}
 
-    def xla(lhs, rhs, groups=feature_group_count):
+    def xla(lhs, rhs, groups=feature_group_count, strides=window_strides, padding=padding):
         return lax.conv_general_dilated(
             lhs,
             rhs,
-            window_strides,
+            strides,
             padding,
             lhs_dilation=lhs_dilation,
             rhs_dilation=rhs_dilation,
@@ -271,9 +279,10 @@ def padding_key(padding) -> tuple[tuple[int, int], ...]:
 
 
 def _apply(form: str, lhs, rhs, window_strides, padding, groups: int, precision, xla):
-    """`lhs` convolved with `rhs` (NHWC, HWIO) in `form`; `xla(lhs, rhs, groups)` is XLA's own conv."""
+    """`lhs` convolved with `rhs` (NHWC, HWIO) in `form`; `xla(lhs, rhs, groups, strides, padding)` is
+    XLA's own conv (with the call's dilation, precision and dimension numbers)."""
     if form == "xla":
-        return xla(lhs, rhs, groups)
+        return xla(lhs, rhs, groups, window_strides, padding)
     kh, kw, in_per_group, out_channels = rhs.shape
     if form == "matmul":
         sh, sw = window_strides
@@ -281,18 +290,51 @@ def _apply(form: str, lhs, rhs, window_strides, padding, groups: int, precision,
         return lax.dot_general(x, rhs[0, 0], (((3,), (0,)), ((), ())), precision=precision)
     if form == "taps":
         return _taps(lhs, rhs, window_strides, padding, groups, precision)
+    if form == "phases":
+        return _phases(lhs, rhs, window_strides, padding, groups, precision, xla)
     out_per_group = out_channels // groups
     if form == "blockdiag":
         blocks = rhs.reshape(kh, kw, in_per_group, groups, out_per_group)
         eye = jnp.eye(groups, dtype=rhs.dtype)
         dense = jnp.einsum("hwcgo,fg->hwfcgo", blocks, eye).reshape(kh, kw, groups * in_per_group, out_channels)
-        return xla(lhs, dense, 1)
+        return xla(lhs, dense, 1, window_strides, padding)
     outputs = [
         xla(
             lhs[..., g * in_per_group : (g + 1) * in_per_group],
             rhs[..., g * out_per_group : (g + 1) * out_per_group],
             1,
+            window_strides,
+            padding,
         )
         for g in range(groups)
     ]
     return jnp.concatenate(outputs, axis=-1)
+
+
+def _phases(lhs, rhs, window_strides, padding, groups: int, precision, xla):
+    """A strided conv as a stride-1 conv over the input's phases (space to depth).
+
+    With stride s, output pixel i reads padded input s*i + t for taps t < k; writing t = s*a + p,
+    that is phase p of the input at position i + a. So the input becomes (H/s, W/s) pixels of
+    s*s*C channels (group-major, so groups stay contiguous), the kernel ceil(k/s) x ceil(k/s) taps
+    of s*s*C/groups inputs (taps past k are zero), and the conv runs at stride 1, whose backward
+    XLA's CPU runs at dense speed where a strided one's is many times slower.
+    """
+    (sh, sw), (kh, kw) = window_strides, rhs.shape[:2]
+    n, _, _, c = lhs.shape
+    x = jnp.pad(lhs, ((0, 0), *map(tuple, padding), (0, 0)))
+    hp, wp = x.shape[1:3]
+    ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    hq, wq = -(-hp // sh), -(-wp // sw)
+    x = jnp.pad(x, ((0, 0), (0, hq * sh - hp), (0, wq * sw - wp), (0, 0)))
+    in_per_group = c // groups
+    x = x.reshape(n, hq, sh, wq, sw, groups, in_per_group).transpose(0, 1, 3, 5, 2, 4, 6)
+    x = x.reshape(n, hq, wq, groups * sh * sw * in_per_group)
+    kq_h, kq_w = -(-kh // sh), -(-kw // sw)
+    out_channels = rhs.shape[3]
+    k = jnp.pad(rhs, ((0, kq_h * sh - kh), (0, kq_w * sw - kw), (0, 0), (0, 0)))
+    k = k.reshape(kq_h, sh, kq_w, sw, in_per_group, out_channels).transpose(0, 2, 1, 3, 4, 5)
+    k = k.reshape(kq_h, kq_w, sh * sw * in_per_group, out_channels)
+    inner = "pergroup" if groups > 1 else "xla"
+    y = _apply(inner, x, k, (1, 1), ((0, 0), (0, 0)), groups, precision, xla)
+    return y[:, :ho, :wo, :]
