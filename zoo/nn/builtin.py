@@ -31,7 +31,7 @@ class SimpleStem(nnx.Module):
         self.bn = batch_norm(out_channels, options, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return self.bn(self.conv(x), relu=True)
+        return nnx.relu(self.bn(self.conv(x)))
 
 
 class CifarStem(SimpleStem):
@@ -103,8 +103,8 @@ class ResNeXtBlock(Residual):
         self.init_skip(in_channels, out_channels, stride, options, rngs=rngs)
 
     def branch(self, x: jax.Array) -> jax.Array:
-        y = self.bn1(self.conv1(x), relu=True)
-        y = self.bn2(self.conv2(y), relu=True)
+        y = nnx.relu(self.bn1(self.conv1(x)))
+        y = nnx.relu(self.bn2(self.conv2(y)))
         if self.attention is not None:
             y = self.attention(y)
         return self.bn3(self.conv3(y))
