@@ -156,3 +156,17 @@ def test_the_seeded_holdout_takes_a_fifth_of_every_class_and_is_stable(labels, s
         expected = int(round(count * 0.2)) or (1 if count > 1 else 0)
         assert int(held[labels == label].sum()) == expected
         assert count == 1 or not held[labels == label].all()  # a class never loses all its training images
+
+
+def test_sixteen_bit_images_are_scaled_by_the_pixel_rule_not_clipped(tmp_path):
+    """A 16-bit grey PNG of value 257*v is stored as v (Pillow's own conversion would clip it to 255)."""
+    for label, level in (("dark", 40), ("light", 200)):
+        folder = tmp_path / "tree" / "train" / label
+        folder.mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((6, 6), 257 * level + i, np.uint16)).save(folder / f"{i}.png")
+            assert Image.open(folder / f"{i}.png").mode.startswith("I;16")
+    split = open_split(f"folder:{tmp_path / 'tree'}", "train", data_dir=str(tmp_path / "tfds"))
+    levels = {int(split.source[i]["label"]): int(split.source[i]["image"].max()) for i in range(len(split.source))}
+    names = split.class_names
+    assert {names[label]: level for label, level in levels.items()} == {"dark": 40, "light": 200}

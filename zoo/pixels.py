@@ -9,6 +9,8 @@ in 0..255 is refused, not clipped to white, because its scale cannot be told fro
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from zoo.errors import DatasetError
@@ -46,3 +48,19 @@ def to_uint8(array: np.ndarray, where: str = "image") -> np.ndarray:
     raise DatasetError(
         f"{where} has dtype {dtype}; give uint8 (0..255), uint16 (0..65535) or float ([0, 1]) pixel values"
     )
+
+
+# PIL modes whose values are not 8-bit: converting them with PIL would clip (a 16-bit PNG turns white).
+WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def eight_bit(image: Any, where: str) -> Any:
+    """A PIL image itself, or for 16-bit / 32-bit / float modes an 8-bit one scaled by the rule above."""
+    from PIL import Image
+
+    if image.mode not in WIDE_MODES:
+        return image
+    array = np.asarray(image)
+    if image.mode.startswith("I;16"):
+        array = array.astype(np.uint16)
+    return Image.fromarray(to_uint8(array, where))

@@ -18,7 +18,7 @@ from PIL import Image
 from zoo.data_config import DataConfig
 from zoo.errors import DatasetError, SpecError
 from zoo.paths import open_image
-from zoo.pixels import to_uint8
+from zoo.pixels import eight_bit, to_uint8
 
 INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST,
@@ -31,10 +31,6 @@ INTERPOLATIONS = {
 PIL_MODES = {"L": "L", "RGB": "RGB", "BGR": "RGB"}
 
 
-# Modes whose values are not 8-bit: converting them with PIL would clip (a 16-bit PNG turns white).
-WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
-
-
 def to_pil(image: Any, where: str = "image") -> Image.Image:
     """A PIL image from a PIL image, a path, or an array of shape HW, HW1, HW3 or HW4.
 
@@ -42,11 +38,11 @@ def to_pil(image: Any, where: str = "image") -> Image.Image:
     anything else is a DatasetError rather than a silently rescaled image.
     """
     if isinstance(image, Image.Image):
-        return _eight_bit(image, where)
+        return eight_bit(image, where)
     if isinstance(image, (str, os.PathLike)):
         try:
             with open_image(image, error=DatasetError) as opened:
-                return _eight_bit(opened.copy(), os.fspath(image))
+                return eight_bit(opened.copy(), os.fspath(image))
         except (OSError, ValueError) as err:  # a header that parsed over a body that does not decode
             raise DatasetError(
                 f"cannot read image {os.fspath(image)!r}: {err}; give a PNG, JPEG or other PIL format"
@@ -58,16 +54,6 @@ def to_pil(image: Any, where: str = "image") -> Image.Image:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
         raise DatasetError(f"{where} has shape {array.shape}; give one HxW, HxWx1, HxWx3 or HxWx4 image")
-    return Image.fromarray(to_uint8(array, where))
-
-
-def _eight_bit(image: Image.Image, where: str) -> Image.Image:
-    """`image` itself, or for 16-bit / 32-bit / float modes an 8-bit one scaled by zoo.pixels' rule."""
-    if image.mode not in WIDE_MODES:
-        return image
-    array = np.asarray(image)
-    if image.mode.startswith("I;16"):
-        array = array.astype(np.uint16)
     return Image.fromarray(to_uint8(array, where))
 
 

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from zoo.cli.console import one_line_zoo_warnings
 from zoo.cli.formatting import Parser
 from zoo.errors import ZooError
 
@@ -43,6 +44,7 @@ COMPILING_COMMANDS = ("train", "eval", "sweep")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    one_line_zoo_warnings()
     try:
         if args.command in COMPILING_COMMANDS:
             from zoo.compilation_cache import enable_compilation_cache

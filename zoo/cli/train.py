@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import zoo.cli.checks as checks
+import zoo.cli.console as console
 from zoo.errors import TrainConfigError, ZooError
 from zoo.train.config import DTYPES, TrainConfig
 
@@ -129,7 +130,7 @@ def add_train_commands(sub) -> None:
         help="also checkpoint every STEPS steps (always at each epoch's end)",
     )
     p.add_argument("--data-dir", default=None, help="tfds data directory (default: tfds' own)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch and errors only")
     _add_distributed(p)
     p.set_defaults(func=cmd_train)
 
@@ -227,6 +228,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.quiet:
+        console.quiet()
     from zoo.train.sharding import initialize_distributed
 
     initialize_distributed(args.coordinator, args.num_processes, args.process_id)
@@ -254,7 +257,7 @@ def _train(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         pretrained=args.pretrained,
         num_classes=args.num_classes,
-        progress=not args.quiet,
+        progress="epochs" if args.quiet else True,
     )
     if jax.process_index() == 0:
         test = result.test

@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
+from zoo.data.preparing import preparing
 from zoo.data.split import ImageSplit, check_not_empty, seeded_holdout
 from zoo.errors import DatasetError
 from zoo.paths import open_image
+from zoo.pixels import eight_bit
 
 FOLDER_PREFIX = "folder:"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
@@ -142,7 +144,7 @@ def decode(path: str, shape: tuple[int, int, int]) -> np.ndarray:
     h, w, channels = shape
     try:
         with open_image(path, error=DatasetError) as opened:
-            image = opened.convert("L" if channels == 1 else "RGB")
+            image = eight_bit(opened, path).convert("L" if channels == 1 else "RGB")
             if image.size != (w, h):
                 image = ImageOps.fit(image, (w, h), method=Image.Resampling.BILINEAR)
             array = np.asarray(image, dtype=np.uint8)
@@ -159,8 +161,11 @@ class FolderConfig(tfds.core.BuilderConfig):
 class ZooImageFolder(tfds.core.GeneratorBasedBuilder):
     """An ImageFolder tree as a tfds dataset, prepared without TensorFlow (one config per tree)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Images decoded with Pillow, stored as uint8 tensors in array_record."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Images decoded with Pillow, stored as uint8 tensors in array_record.",
+        "1.1.0": "16-bit and float images scaled to 8 bits by zoo.pixels' rule (Pillow clipped them).",
+    }
 
     def _info(self) -> tfds.core.DatasetInfo:
         tree = self.builder_config.tree
@@ -198,7 +203,8 @@ def open_folder_split(root: str, split: str, *, data_dir: str | None = None) -> 
     builder = folder_builder(root, data_dir)
     if not builder.is_prepared():
         try:
-            builder.download_and_prepare(file_format="array_record")
+            with preparing():
+                builder.download_and_prepare(file_format="array_record")
         except DatasetError:
             raise
         except OSError as err:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from zoo.data.folder import FOLDER_PREFIX, open_folder_split
+from zoo.data.preparing import preparing
 from zoo.data.reachable import download_blocker, not_prepared_message
 from zoo.data.split import FLIP_SAFE, ImageSplit, check_not_empty
 from zoo.errors import DatasetError, UnknownDatasetError, did_you_mean
@@ -80,7 +81,8 @@ def _prepare(builder, name: str) -> None:
         if why is not None:
             raise DatasetError(not_prepared_message(name, str(builder.data_dir_root), why))
     try:
-        builder.download_and_prepare(file_format="array_record")
+        with preparing():
+            builder.download_and_prepare(file_format="array_record")
     except DatasetError:
         raise
     except ModuleNotFoundError as err:

@@ -61,7 +61,7 @@ def fit(
     overwrite: bool = False,
     pretrained: bool | str = False,
     num_classes: int | None = None,
-    progress: bool = True,
+    progress: bool | str = True,
     on_step: Callable[[int], None] | None = None,
     **settings: Any,
 ) -> FitResult:
@@ -72,7 +72,8 @@ def fit(
     `class_names=`. With `out_dir`, checkpoints go to out_dir/checkpoints, metrics to
     metrics.jsonl and curves.png, and the final weights to model.safetensors + config.json; a folder
     holding files the run did not write is refused unless `resume` or `overwrite`, and is locked while
-    the run writes it.
+    the run writes it. `progress`: True shows notices, a tqdm bar per epoch (on a terminal only) and
+    one line per epoch on stderr; "epochs" only the line per epoch (`zoo train --quiet`); False nothing.
     """
     config = (config or TrainConfig()).replace(**settings)
     mesh = data_mesh()
@@ -80,6 +81,7 @@ def fit(
     run = open_run(model, config, data=data, test_data=test_data, class_names=class_names,
                    num_classes=num_classes, pretrained=pretrained)  # fmt: skip
     config, main_process = run.config, jax.process_index() == 0
+    notify, lines = progress is True and main_process, bool(progress) and main_process
     graphs, state = init_state(run.model, config, run.steps_per_epoch, mesh)
     eval_size = even_batch_size(len(run.test), config.eval_batch_size or max(config.batch_size, 256), mesh.size)
     evaluator = Evaluator(graphs.eval, EvalSet.prepare(run.test, run.eval_pipe, eval_size), mesh)
@@ -90,19 +92,19 @@ def fit(
     history, first_epoch, start, partial = [], 0, 0, None
     final = checkpoints = None
     try:
-        checkpoints = _open_checkpoints(out, config, progress and main_process)
+        checkpoints = _open_checkpoints(out, config, notify)
         if checkpoints is not None:
-            state, (history, first_epoch, start, partial) = _position(checkpoints, state, config, resume, progress)
+            state, (history, first_epoch, start, partial) = _position(checkpoints, state, config, resume, notify)
         elif resume:
             raise TrainConfigError("resume=True needs out_dir=: the directory of the run to continue")
         if first_epoch < config.epochs:
-            step = compile_step(graphs, state, config, _batch_shape(run), notify=progress and main_process)
+            step = compile_step(graphs, state, config, _batch_shape(run), notify=notify)
         advice = functools.partial(_advice, config, checkpoints)
         save_every = Every(config.checkpoint_every, run.steps_per_epoch, _Saver(checkpoints, run, history))
         for epoch in range(first_epoch, config.epochs):
             bar = (
                 ProgressBar(run.steps_per_epoch, start, f"epoch {epoch + 1}/{config.epochs}")
-                if progress and main_process
+                if notify and sys.stderr.isatty()  # a log file gets the line per epoch, not redrawn bars
                 else None
             )
             callbacks = [c for c in (bar, save_every, on_step and _OnStep(on_step)) if c]
@@ -114,8 +116,8 @@ def fit(
             final = evaluated(state, precise, epoch)
             state = final if state.ema is None else state  # precise statistics carry on training
             history.append(epoch_row(config, run.steps_per_epoch, epoch, meter, evaluator(final.params, final.rest)))
-            if progress and main_process:
-                print(epoch_line(history[-1]), file=sys.stderr)
+            if lines:
+                print(epoch_line(history[-1]), file=sys.stderr, flush=True)
             checkpoint(checkpoints, (epoch + 1) * run.steps_per_epoch, state, _meta(run, history, epoch + 1, 0, None))
             start, partial = 0, None
             if out is not None and main_process:
@@ -198,7 +200,7 @@ def _open_checkpoints(out: Path | None, config: TrainConfig, notify: bool) -> Ch
     return checkpoints
 
 
-def _position(checkpoints: Checkpoints, state, config: TrainConfig, resume: bool, progress: bool):
+def _position(checkpoints: Checkpoints, state, config: TrainConfig, resume: bool, notify: bool):
     """The state and (history, epoch, batch, partial meter) to start from: a fresh run, or the last checkpoint."""
     last = checkpoints.latest_step()
     if last is None:
@@ -213,7 +215,7 @@ def _position(checkpoints: Checkpoints, state, config: TrainConfig, resume: bool
     state, meta = checkpoints.restore(state)
     check_same_run(meta, config, checkpoints.directory)
     epoch, batch = meta["position"]["epoch"], meta["position"]["batch"]
-    if progress and jax.process_index() == 0:
+    if notify:
         print(f"zoo: resuming from step {int(state.step)} (epoch {epoch + 1}, batch {batch})", file=sys.stderr)
     return state, (meta["history"], epoch, batch, meta.get("partial"))
 
