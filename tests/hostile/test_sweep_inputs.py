@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 
 import numpy as np
 import pytest
@@ -172,7 +173,7 @@ def _publish(hub_api, repo: str, man: bytes, rows: list) -> None:
         ("a string error", None, [json.dumps({"trial": 0, "error": "low"})], r"results.parquet row 1: error 'low'"),
         ("not JSON", None, ["\x00\x01binary"], r"results.parquet row 1: row is not JSON"),
         ("a list manifest", b"[]", None, r"sweep.json: a sweep manifest must be a JSON object"),
-        ("binary manifest", b"\xff\xfe", None, r"sweep.json cannot be read as JSON"),
+        ("binary manifest", b"\xff\xfe", None, r"sweep.json of Hub dataset repo '\S+' .* is not valid JSON"),
         ("zero rows", None, [], r"no finished trials"),
     ],
 )
@@ -275,3 +276,21 @@ def test_the_table_json_says_which_test_ran(tmp_path, capsys):
     assert main(["sweep", "table", a, b, "--json"]) == 0
     (test,) = json.loads(capsys.readouterr().out)["ks"]
     assert test["test"].startswith("permutation, ties kept")
+
+
+def test_a_hub_population_honours_offline_mode(hub, capsys, monkeypatch):
+    """Read once online, a pushed sweep is read from the cache offline; one never fetched is one offline error."""
+    from huggingface_hub import HfApi
+
+    from zoo.hub.client import hub_settings
+
+    s = hub_settings()
+    _publish(HfApi(endpoint=s.endpoint, token=s.token), "org/offline-sweep", json.dumps(manifest()).encode(),
+             [json.dumps(good_row(0))])  # fmt: skip
+    assert main(["sweep", "table", "hf-hub:org/offline-sweep"]) == 0
+    online = capsys.readouterr().out
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["sweep", "table", "hf-hub:org/offline-sweep"]) == 0
+    assert capsys.readouterr().out == online
+    assert main(["sweep", "table", "hf-hub:org/never-fetched"]) == 2
+    assert re.search(r"offline \(HF_HUB_OFFLINE=1\) and sweep.json of Hub dataset repo", one_error_line(capsys))

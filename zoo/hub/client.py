@@ -249,13 +249,15 @@ def _network_error(err: BaseException, doing: str, s: HubSettings) -> HubError:
     return HubError(f"failed {doing}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
 
 
-def _preflight(repo_id: str, filename: str, revision: str, s: HubSettings, what: str) -> tuple[str | None, int | None]:
+def _preflight(
+    repo_id: str, filename: str, revision: str, s: HubSettings, what: str, repo_type: str = "model"
+) -> tuple[str | None, int | None]:
     """The file's ETag (where it is a sha256) and size from one HEAD request without retries, so a Hub that is down fails in one timeout
     instead of huggingface_hub's backoff (about 23 s); None where the cache can answer instead."""
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
 
-    url = hf_hub_url(repo_id, filename, revision=revision, endpoint=s.endpoint)
+    url = hf_hub_url(repo_id, filename, revision=revision, endpoint=s.endpoint, repo_type=repo_type)
     try:
         meta = get_hf_file_metadata(url, token=s.token, timeout=constants.HF_HUB_ETAG_TIMEOUT, endpoint=s.endpoint)
     except (RepositoryNotFoundError, EntryNotFoundError):
@@ -269,7 +271,7 @@ def _preflight(repo_id: str, filename: str, revision: str, s: HubSettings, what:
     else:
         etag = meta.etag if meta.etag and _SHA256.match(meta.etag) else None
         return etag, meta.size
-    if _cached_file(repo_id, filename, revision, s) is None:
+    if _cached_file(repo_id, filename, revision, s, repo_type) is None:
         raise failure
     return None, None
 
@@ -319,15 +321,22 @@ def _within(seconds: float, what: str, call: Callable[[], T]) -> T:
     return outcome["value"]
 
 
-def _cached_file(repo_id: str, filename: str, revision: str, s: HubSettings) -> Path | None:
+def _cached_file(repo_id: str, filename: str, revision: str, s: HubSettings, repo_type: str = "model") -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(repo_id, filename, cache_dir=s.cache_dir, revision=revision)
+    found = try_to_load_from_cache(repo_id, filename, cache_dir=s.cache_dir, revision=revision, repo_type=repo_type)
     return Path(found) if isinstance(found, str) else None
 
 
 def _download(
-    repo_id: str, filename: str, revision: str, s: HubSettings, what: str, required: bool, size: int | None = None
+    repo_id: str,
+    filename: str,
+    revision: str,
+    s: HubSettings,
+    what: str,
+    required: bool,
+    size: int | None = None,
+    repo_type: str = "model",
 ) -> Path | None:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
@@ -346,6 +355,7 @@ def _download(
                 repo_id,
                 filename,
                 revision=revision,
+                repo_type=repo_type,
                 endpoint=s.endpoint,
                 cache_dir=s.cache_dir,
                 local_files_only=s.offline,
@@ -397,24 +407,26 @@ def fetch_file(
     sha256: str | None = None,
     settings: HubSettings | None = None,
     required: bool = True,
+    repo_type: str = "model",
 ) -> Path | None:
     """A file of a Hub repo at a revision, from the cache or downloaded into it, and verified.
 
     The file must match the pinned sha256 if given, else the Hub's own sha256 (the ETag of LFS files);
     weights must have a readable header. A cached file that fails is removed with its links and
     fetched once more before the error is raised. With required=False a file the repo does not
-    have gives None instead of an error.
+    have gives None instead of an error. `repo_type="dataset"` reads a dataset repo (a pushed sweep).
     """
     check_repo_id(repo_id)
     check_filename(filename)
     revision = check_revision(revision or "main")
     s = settings or hub_settings()
-    what = f"{filename} of Hub repo {repo_id!r} at revision {revision!r} ({s.endpoint})"
+    kind = "Hub repo" if repo_type == "model" else f"Hub {repo_type} repo"
+    what = f"{filename} of {kind} {repo_id!r} at revision {revision!r} ({s.endpoint})"
     for attempt in (1, 2):
         etag, size = None, None
-        if not s.offline and not (_COMMIT.match(revision) and _cached_file(repo_id, filename, revision, s)):
-            etag, size = _preflight(repo_id, filename, revision, s, what)
-        path = _download(repo_id, filename, revision, s, what, required, size)
+        if not s.offline and not (_COMMIT.match(revision) and _cached_file(repo_id, filename, revision, s, repo_type)):
+            etag, size = _preflight(repo_id, filename, revision, s, what, repo_type)
+        path = _download(repo_id, filename, revision, s, what, required, size, repo_type)
         if path is None:
             return None
         expected = sha256 or etag or _blob_etag(path)
@@ -450,8 +462,7 @@ def push_folder(
 ) -> str:
     """Push a save_pretrained folder (model.safetensors, config.json, and a README.md model card, written
     from config.json unless the folder has one) to `repo_id` in one commit; returns the commit id."""
-    from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub import CommitOperationAdd
 
     check_repo_id(repo_id)
     if revision is not None:
@@ -479,24 +490,47 @@ def push_folder(
         CommitOperationAdd(path_in_repo=CONFIG_NAME, path_or_fileobj=str(folder / CONFIG_NAME)),
         CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card_bytes),
     ]
+    return commit_files(repo_id, ops, commit_message=commit_message, revision=revision, private=private, settings=s)
+
+
+def commit_files(
+    repo_id: str,
+    operations: list,
+    *,
+    commit_message: str,
+    repo_type: str = "model",
+    revision: str | None = None,
+    private: bool | None = None,
+    settings: HubSettings | None = None,
+) -> str:
+    """Create the repo (and branch) where missing and commit `operations` in one commit; returns its id.
+    Every failure is one typed line: refused (name, token), server error, or the connection."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    s = settings or hub_settings()
+    if s.offline:
+        raise HubError(f"cannot push to {repo_id!r}: offline mode is on (HF_HUB_OFFLINE); unset it to push")
+    kind = "Hub repo" if repo_type == "model" else f"Hub {repo_type} repo"
     api = HfApi(endpoint=s.endpoint, token=s.token)
-    what = f"while pushing to Hub repo {repo_id!r}"
     try:
-        api.create_repo(repo_id, private=private, exist_ok=True)
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         if revision and revision != "main":
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        info = api.create_commit(repo_id, ops, commit_message=commit_message, revision=revision)
+            api.create_branch(repo_id, repo_type=repo_type, branch=revision, exist_ok=True)
+        info = api.create_commit(
+            repo_id, operations, repo_type=repo_type, commit_message=commit_message, revision=revision
+        )
     except HfHubHTTPError as err:
         if err.response is not None and err.response.status_code >= 500:
-            raise _network_error(err, what, s) from None
+            raise _network_error(err, f"while pushing to {kind} {repo_id!r}", s) from None
         raise HubError(
-            f"pushing to Hub repo {repo_id!r} at {s.endpoint} failed: {str(err).splitlines()[0]}. "
+            f"pushing to {kind} {repo_id!r} at {s.endpoint} failed: {str(err).splitlines()[0]}. "
             "Check the repo name and that your token (HF_TOKEN) may write there"
         ) from None
     except ValueError as err:
-        raise HubError(f"pushing to Hub repo {repo_id!r} at {s.endpoint} failed: {type(err).__name__}: {err}") from None
+        raise HubError(f"pushing to {kind} {repo_id!r} at {s.endpoint} failed: {type(err).__name__}: {err}") from None
     except Exception as err:  # noqa: BLE001 - transport errors (httpx), OSError, ... -> one typed line
-        raise _network_error(err, f"while fetching {what}", s) from None
+        raise _network_error(err, f"while pushing to {kind} {repo_id!r}", s) from None
     return info.oid
 
 

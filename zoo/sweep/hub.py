@@ -19,7 +19,7 @@ from typing import Any
 
 from zoo.atomic import atomic_write_text
 from zoo.errors import HubError, SweepError
-from zoo.hub.client import check_repo_id, check_revision, hub_settings
+from zoo.hub.client import check_repo_id, check_revision, commit_files, fetch_file, hub_settings
 from zoo.sweep.checks import check_manifest, check_row
 from zoo.sweep.table import MANIFEST, RESULTS, read_manifest, read_rows
 
@@ -107,7 +107,7 @@ def push_sweep(
     directory: str | os.PathLike, repo_id: str, *, revision: str | None = None, private: bool | None = None
 ) -> str:
     """Publish sweep `directory` as dataset repo `repo_id` in one commit; returns the commit id."""
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import CommitOperationAdd
 
     from zoo.sweep.edf import plot_edfs, summarize
 
@@ -134,25 +134,15 @@ def push_sweep(
                 path_in_repo="README.md", path_or_fileobj=dataset_card(manifest, rows, repo_id).encode()
             ),
         ]
-        api = HfApi(endpoint=s.endpoint, token=s.token)
-        try:
-            api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-            if revision and revision != "main":
-                api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
-            info = api.create_commit(
-                repo_id,
-                ops,
-                repo_type="dataset",
-                revision=revision,
-                commit_message=f"zoo sweep push: {len(rows)} trials of {manifest.get('space')}",
-            )
-        except Exception as err:  # noqa: BLE001 - HTTP and transport errors -> one typed line
-            raise HubError(
-                f"pushing sweep {directory} to dataset repo {repo_id!r} at {s.endpoint} failed: "
-                f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}. Check the name, the "
-                "connection and that your token (HF_TOKEN) may write there"
-            ) from None
-    return info.oid
+        return commit_files(
+            repo_id,
+            ops,
+            repo_type="dataset",
+            revision=revision,
+            private=private,
+            commit_message=f"zoo sweep push: {len(rows)} trials of {manifest.get('space')}",
+            settings=s,
+        )
 
 
 def is_hub_ref(text: str) -> bool:
@@ -161,35 +151,17 @@ def is_hub_ref(text: str) -> bool:
 
 def fetch_sweep(ref: str) -> Path:
     """`hf-hub:org/name[@revision]` -> a local sweep directory (sweep.json + results.jsonl) of that commit."""
-    from huggingface_hub import hf_hub_download
-
     spec = ref[len(PREFIX) :]
     repo_id, _, revision = spec.partition("@")
     check_repo_id(repo_id)
     if revision:
         check_revision(revision)
     s = hub_settings()
-    try:
-        files = {
-            name: Path(
-                hf_hub_download(
-                    repo_id,
-                    name,
-                    repo_type="dataset",
-                    revision=revision or None,
-                    cache_dir=s.cache_dir,
-                    endpoint=s.endpoint,
-                    token=s.token,
-                )
-            )
-            for name in (MANIFEST, PARQUET)
-        }
-    except Exception as err:  # noqa: BLE001 - one typed line for any fetch failure
-        raise HubError(
-            f"cannot read sweep {ref!r} from {s.endpoint}: {type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''}. Check the repo name and revision (push it with "
-            "`zoo sweep push DIR org/name`)"
-        ) from None
+    files: dict[str, Path] = {}
+    for name in (MANIFEST, PARQUET):  # the Hub client's fetch: offline mode, deadlines, checks, typed errors
+        found = fetch_file(repo_id, name, revision=revision or None, settings=s, repo_type="dataset")
+        assert found is not None  # required files are returned or raise
+        files[name] = found
     commit = files[PARQUET].parent.name  # the snapshot folder is named for the commit it resolved to
     local = Path(s.cache_dir) / "zoo-sweeps" / repo_id.replace("/", "--") / commit
     if not (local / RESULTS).exists():
