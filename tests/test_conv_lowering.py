@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from jax import lax
 
 import zoo
-from zoo.errors import ZooError
+from zoo.errors import ConvLoweringError
 from zoo.nn import conv_lowering as cl
 
 DN = ("NHWC", "HWIO", "NHWC")
@@ -125,10 +125,10 @@ def test_fast_lowering_removes_grouped_convs_from_the_program():
 
 
 def test_unknown_lowering_is_refused(monkeypatch):
-    with pytest.raises(ZooError, match="choose one of"):
+    with pytest.raises(ConvLoweringError, match="choose one of"):
         cl.set_conv_lowering("fastest")
     monkeypatch.setenv("ZOO_CONV_LOWERING", "gpu")
-    with pytest.raises(ZooError, match="ZOO_CONV_LOWERING='gpu'"):
+    with pytest.raises(ConvLoweringError, match="ZOO_CONV_LOWERING='gpu'"):
         cl.current()
 
 

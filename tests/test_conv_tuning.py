@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zoo.errors import ZooError
+from zoo.errors import ConvLoweringError
 from zoo.nn import conv_lowering as cl
 from zoo.nn import conv_tuning as ct
 
@@ -134,7 +134,7 @@ def test_a_forced_lowering_is_never_tuned(tuning):
 def test_bad_settings_are_typed_errors(tuning, env, value):
     tuning.setenv(env, value)
     conv, x, w = grouped_conv()
-    with pytest.raises(ZooError, match=env):
+    with pytest.raises(ConvLoweringError, match=env):
         jax.jit(conv)(x, w)
 
 

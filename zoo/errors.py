@@ -158,6 +158,10 @@ class SweepError(ZooError):
     """A sweep directory or its results table is inconsistent with the command run on it."""
 
 
+class ConvLoweringError(ZooError, ValueError):
+    """A conv lowering or tuning setting (ZOO_CONV_LOWERING, ZOO_CONV_TUNING, its budget) is not one the zoo has."""
+
+
 def closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
     """The candidates nearest to `name`, for 'did you mean' hints."""
     pool = list(candidates)

@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from zoo.errors import ZooError
+from zoo.errors import ConvLoweringError
 from zoo.nn import conv_tuning
 
 LOWERINGS = ("auto", "fast", "blockdiag", "taps", "phases", "xla")
@@ -123,14 +123,14 @@ def candidates(shape: ConvShape, *, padded: bool = True) -> list[str]:
 def current() -> str:
     choice = _choice.get() or os.environ.get("ZOO_CONV_LOWERING", "auto")
     if choice not in LOWERINGS:
-        raise ZooError(f"ZOO_CONV_LOWERING={choice!r} is not a conv lowering; choose one of {LOWERINGS}")
+        raise ConvLoweringError(f"ZOO_CONV_LOWERING={choice!r} is not a conv lowering; choose one of {LOWERINGS}")
     return choice
 
 
 def set_conv_lowering(name: str | None) -> None:
     """Pick the lowering for functions traced from now on (None: back to the env var / default)."""
     if name is not None and name not in LOWERINGS:
-        raise ZooError(f"{name!r} is not a conv lowering; choose one of {LOWERINGS}")
+        raise ConvLoweringError(f"{name!r} is not a conv lowering; choose one of {LOWERINGS}")
     _choice.set(name)
 
 
@@ -138,7 +138,7 @@ def set_conv_lowering(name: str | None) -> None:
 def conv_lowering(name: str) -> Iterator[None]:
     """Use lowering `name` for functions traced inside the block."""
     if name not in LOWERINGS:
-        raise ZooError(f"{name!r} is not a conv lowering; choose one of {LOWERINGS}")
+        raise ConvLoweringError(f"{name!r} is not a conv lowering; choose one of {LOWERINGS}")
     token = _choice.set(name)
     try:
         yield

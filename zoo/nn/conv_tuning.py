@@ -42,7 +42,7 @@ import jax
 import numpy as np
 
 from zoo.atomic import atomic_write_text
-from zoo.errors import ZooError
+from zoo.errors import ConvLoweringError
 
 ENV = "ZOO_CONV_TUNING"
 MODES = ("cache", "always", "off")
@@ -56,7 +56,7 @@ TABLE_VERSION = 1
 def mode() -> str:
     value = os.environ.get(ENV, "cache").strip().lower() or "cache"
     if value not in MODES:
-        raise ZooError(f"{ENV}={value!r} is not a tuning mode; choose one of {', '.join(MODES)}")
+        raise ConvLoweringError(f"{ENV}={value!r} is not a tuning mode; choose one of {', '.join(MODES)}")
     return value
 
 
@@ -65,9 +65,9 @@ def budget_s() -> float:
     try:
         value = float(text) if text else DEFAULT_BUDGET_S
     except ValueError:
-        raise ZooError(f"{BUDGET_ENV}={text!r} must be a number of seconds per conv shape") from None
+        raise ConvLoweringError(f"{BUDGET_ENV}={text!r} must be a number of seconds per conv shape") from None
     if not value >= 0:
-        raise ZooError(f"{BUDGET_ENV}={text!r} must be >= 0 seconds")
+        raise ConvLoweringError(f"{BUDGET_ENV}={text!r} must be >= 0 seconds")
     return value
 
 
