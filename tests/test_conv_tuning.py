@@ -156,3 +156,21 @@ def test_zoo_tune_times_a_models_shapes_once(tuning, capsys):
     assert main(["tune", "regnetx32", "--batch-size", "2", "--image-size", "16"]) == 0
     again = capsys.readouterr().out
     assert f"0 of {len(rows)} shapes timed now" in again and "(table)" in again
+
+
+def test_a_second_process_reuses_the_choices_without_timing(tuning, tmp_path):
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, jax, jax.numpy as jnp\n"
+        "from zoo.nn import conv_lowering as cl, conv_tuning as ct\n"
+        "x, w = jnp.ones((2, 8, 8, 16)), jnp.ones((3, 3, 4, 16))\n"
+        "jax.jit(lambda x, w: cl.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)),"
+        " dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=4))(x, w)\n"
+        "print(json.dumps({'timed': len(ct.report()), 'forms': ct.used()}))\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True) for _ in "12"]
+    first, second = (json.loads(r.stdout.strip().splitlines()[-1]) for r in runs)
+    assert first["timed"] == 1 and second["timed"] == 0
+    assert second["forms"] == first["forms"] and len(first["forms"]) == 1
