@@ -23,6 +23,7 @@ USER_API = {
     "get_spec",
     "layer_summary",
     "list_models",
+    "list_pretrained",
     "load",
     "push_to_hub",
     "register_plugin",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from zoo.nn.anynet import FeatureInfo
     from zoo.plugins import get_component, register_plugin, unregister_plugin
     from zoo.predict import Prediction, predict
-    from zoo.registry import get_spec, list_models
+    from zoo.registry import get_spec, list_models, list_pretrained
     from zoo.spec import ModelSpec, StageSpec
     from zoo.summary import complexity, layer_summary
     from zoo.transform import create_transform
@@ -48,6 +48,7 @@ _EXPORTS = {
     "predict": "zoo.predict",
     "get_spec": "zoo.registry",
     "list_models": "zoo.registry",
+    "list_pretrained": "zoo.registry",
     "ModelSpec": "zoo.spec",
     "StageSpec": "zoo.spec",
     "complexity": "zoo.summary",
@@ -79,6 +80,7 @@ __all__ = [
     "get_spec",
     "layer_summary",
     "list_models",
+    "list_pretrained",
     "load",
     "predict",
     "push_to_hub",

@@ -15,7 +15,7 @@ from typing import Any, Literal, overload
 from flax import nnx
 
 from zoo import loading
-from zoo.errors import SpecError, UnknownModelError
+from zoo.errors import PretrainedArgumentError, SpecError, UnknownModelError
 from zoo.features import FeatureBackbone, as_backbone
 from zoo.loading import (  # noqa: F401 - the names zoo.api has always offered
     FORMS,
@@ -27,6 +27,7 @@ from zoo.loading import (  # noqa: F401 - the names zoo.api has always offered
     weight_layouts,
 )
 from zoo.nn.anynet import AnyNet
+from zoo.nn.drop import model_rngs
 from zoo.nn.precision import set_compute_dtype
 from zoo.registry import get_spec
 from zoo.spec import ModelSpec
@@ -76,13 +77,32 @@ def create(
 ) -> AnyNet | FeatureBackbone:
     """Build a randomly initialised model; keyword overrides replace spec fields. `dtype=jnp.bfloat16`
     computes in bfloat16 with float32 parameters and BN statistics (zoo.nn.precision).
-    `features_only=True` returns the backbone: a module whose output is the list of feature maps
-    `out_indices` selects (0 = stem, i = stage i; default all), with `feature_info`."""
+    `drop_rate=` (dropout before the classifier) and `drop_path_rate=` (stochastic depth, rising
+    linearly over the blocks to this rate) act in train mode only and leave the initial parameters
+    as they are (zoo.nn.drop). `features_only=True` returns the backbone: a module whose output is
+    the list of feature maps `out_indices` selects (0 = stem, i = stage i; default all), with
+    `feature_info`. It builds no weights: `pretrained=True` is refused, pointing to zoo.load."""
+    _refuse_weights(name_or_spec, overrides)
     _check_features(features_only, out_indices)
     spec = resolve_spec(name_or_spec, **overrides)
-    model = loading.init_model(spec, rngs if rngs is not None else nnx.Rngs(seed))
+    model = loading.init_model(spec, rngs if rngs is not None else model_rngs(seed))
     model = set_compute_dtype(model, dtype) if dtype is not None else model
     return as_backbone(model, out_indices) if features_only else model
+
+
+def _refuse_weights(name_or_spec: str | ModelSpec, overrides: dict[str, Any]) -> None:
+    """timm's create_model(name, pretrained=True) habit, pointed at zoo.load; pretrained=False is create's meaning."""
+    if overrides.get("pretrained", False) is False:
+        overrides.pop("pretrained", None)
+    for keyword in ("pretrained", "checkpoint_path"):
+        if keyword in overrides:
+            if isinstance(name_or_spec, str):
+                call = f"zoo.load({name_or_spec!r}, {keyword}={overrides[keyword]!r})"
+            else:  # a spec has no published weights, only files
+                call = "zoo.load(spec, checkpoint_path='model.safetensors')"
+            raise PretrainedArgumentError(
+                f"zoo.create builds a randomly initialised model and takes no {keyword}=; for weights, use {call}"
+            )
 
 
 def _check_features(features_only: bool, out_indices: Any) -> None:

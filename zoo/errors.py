@@ -75,6 +75,10 @@ class WeightsMismatchError(PretrainedError):
         self.mismatched = list(mismatched)
 
 
+class PretrainedArgumentError(PretrainedError, TypeError):
+    """zoo.create was asked for weights (pretrained=, checkpoint_path=); weights come with zoo.load."""
+
+
 class ChecksumMismatchError(PretrainedError):
     """A downloaded file's sha256 differs from the one the registry pins."""
 

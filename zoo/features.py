@@ -13,7 +13,7 @@ from typing import Any
 import jax
 from flax import nnx
 
-from zoo.nn.anynet import AnyNet, FeatureInfo, check_input, take_indices
+from zoo.nn.anynet import AnyNet, FeatureInfo, check_input, run_stage, take_indices
 from zoo.spec import ModelSpec
 
 
@@ -30,6 +30,16 @@ class FeatureBackbone(nnx.Module):
         self.out_indices = tuple(taken)
         self.feature_info: tuple[FeatureInfo, ...] = tuple(model.feature_info[i] for i in taken)
         self.data_config = model.data_config
+        self.grad_checkpointing = model.grad_checkpointing
+
+    @property
+    def pretrained_cfg(self) -> Any:
+        """timm's name for the data config the backbone carries (read-only)."""
+        return self.data_config
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each stage's activations in the backward pass (as AnyNet.set_grad_checkpointing)."""
+        self.grad_checkpointing = bool(enable)
 
     def saved_form(self) -> tuple[ModelSpec, dict[str, Any]]:
         """What save_pretrained writes for a backbone: the spec of the layers it holds (the kept
@@ -53,7 +63,7 @@ class FeatureBackbone(nnx.Module):
         for i, stage in enumerate(self.stages, start=1):
             if i > max(self.out_indices):
                 break
-            x = stage(x)
+            x = run_stage(stage, x, checkpoint=self.grad_checkpointing)
             outputs[i] = x
         return [outputs[i] for i in self.out_indices]
 

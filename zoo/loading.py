@@ -26,6 +26,7 @@ from zoo.hub.client import HubSettings, fetch_file, hub_settings, split_revision
 from zoo.hub.load import fetch_required, fetch_tag, snapshot_commit
 from zoo.hub.tags import PretrainedTag, parse_tags, pick_tag
 from zoo.nn.anynet import AnyNet
+from zoo.nn.drop import model_rngs
 from zoo.plugins import manager
 from zoo.registry import Entry, get_spec, registry
 from zoo.spec import ModelSpec
@@ -333,7 +334,7 @@ def build(opened: Opened, *, seed: int = 0, **overrides: Any) -> AnyNet:
     source's data config attached."""
     if opened.weights is None:
         assert opened.spec is not None
-        return init_model(opened.spec, nnx.Rngs(seed), **overrides)
+        return init_model(opened.spec, model_rngs(seed), **overrides)
     assert opened.layouts is not None
     model = build_pretrained(
         opened.weights,

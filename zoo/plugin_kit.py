@@ -19,6 +19,7 @@ from zoo.nn.builtin import (
     resnext_cost,
     simple_stem_cost,
 )
+from zoo.nn.drop import drop_path, dropout
 from zoo.nn.layers import batch_norm, conv, conv_bias, global_avg_pool, projection, projection_cost
 from zoo.plugins.components import Block, Component, DesignRule, Head, Stem
 from zoo.plugins.hookspecs import hookimpl
@@ -49,6 +50,8 @@ __all__ = [
     "classifier_cost",
     "conv",
     "conv_bias",
+    "drop_path",
+    "dropout",
     "global_avg_pool",
     "hookimpl",
     "projection",

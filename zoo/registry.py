@@ -163,6 +163,19 @@ def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
     return names
 
 
+def list_pretrained(pattern: str = "*") -> list[str]:
+    """Every pretrained tag as 'name.tag', sorted, matching a shell wildcard as timm's list_pretrained
+    does: a pattern without a '.' matches the model name with any tag ('regnetx32' -> 'regnetx32.*')."""
+    patterns = [pattern] if "." in pattern else [pattern, pattern + ".*"]
+    reg = registry()
+    found = (f"{name}.{tag}" for name, entry in reg.entries.items() for tag in entry.table.get("pretrained", {}))
+    return sorted(
+        full
+        for full in found
+        if any(fnmatch.fnmatchcase(full, p) or fnmatch.fnmatch(full, p.lower()) for p in patterns)
+    )
+
+
 def get_spec(name: str) -> ModelSpec:
     """The ModelSpec of a named model (name or alias)."""
     return registry().resolve(name).spec()

@@ -97,7 +97,10 @@ def _check_limit(where: str, name: str, value: float, limit: float, what: str) -
 # Options the built-in components read, with the values they accept (plugins read their own).
 _NUMBER_OPTIONS = {"bn_momentum": (0.0, 1.0), "bn_eps": (0.0, 1.0)}
 _BOOL_OPTIONS = ("conv_bias", "zero_init_last_bn")
-BUILTIN_OPTIONS = (*_NUMBER_OPTIONS, *_BOOL_OPTIONS)
+# Training-only regularization, as timm's create_model takes it: dropout before the classifier and
+# stochastic depth (the deepest block's drop-path rate). Both act in train mode only; 0 is "off".
+DROP_OPTIONS = ("drop_rate", "drop_path_rate")
+BUILTIN_OPTIONS = (*_NUMBER_OPTIONS, *_BOOL_OPTIONS, *DROP_OPTIONS)
 
 
 def _is_int(value: Any) -> bool:
@@ -136,6 +139,8 @@ class Options(Mapping[str, Scalar]):
                     raise SpecError(f"{where}.{key} must be a number between {low:g} and {high:g}, got {value!r}")
             if key in _BOOL_OPTIONS and not isinstance(value, bool):
                 raise SpecError(f"{where}.{key} must be true or false, got {value!r}")
+            if key in DROP_OPTIONS and not (_is_number(value) and 0.0 <= float(value) < 1.0):
+                raise SpecError(f"{where}.{key} is a probability: a number >= 0 and < 1, got {value!r}")
         self._items = tuple(sorted(items.items()))
 
     def __getitem__(self, key: str) -> Scalar:
@@ -289,10 +294,22 @@ class ModelSpec:
         return [s.depth for s in self.stages]
 
     def replace(self, **changes: Any) -> ModelSpec:
-        """A copy with some fields changed; unknown fields raise SpecError."""
-        reject_unknown(changes, (f.name for f in fields(self)), "ModelSpec.replace", what="ModelSpec field")
+        """A copy with some fields changed; unknown fields raise SpecError. `drop_rate=` and
+        `drop_path_rate=` set those options, as timm's create_model takes them; 0 or None removes
+        one, so a spec without them equals the registry's."""
+        known = [*(f.name for f in fields(self)), *DROP_OPTIONS]
+        reject_unknown(changes, known, "ModelSpec.replace", what="ModelSpec field")
         data = {f.name: getattr(self, f.name) for f in fields(self)}
+        drops = {k: changes.pop(k) for k in DROP_OPTIONS if k in changes}
         data.update(changes)
+        if drops:
+            options = dict(data["options"])
+            for key, rate in drops.items():
+                if rate is None or (_is_number(rate) and rate == 0):
+                    options.pop(key, None)
+                else:
+                    options[key] = float(rate) if _is_number(rate) else rate  # Options names a bad value
+            data["options"] = options
         return ModelSpec(**data)
 
     # -- serialization ---------------------------------------------------------------

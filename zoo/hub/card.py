@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import yaml
 
 from zoo.complexity import spec_complexity
 from zoo.plugins import manager
+from zoo.spec import ModelSpec
 from zoo.weights.config import read_config
+
+CORE_DISTRIBUTION = "anynet-zoo"
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
@@ -24,6 +28,21 @@ def markdown_text(text: str) -> str:
     """User text made safe inside one line of the card body: on one line (so no `---` or heading can start
     a line), with Markdown / table / HTML characters escaped."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", one_line(text))
+
+
+def install_line(spec: ModelSpec, plugins: Any) -> tuple[str, list[str]]:
+    """The pip command that installs what the spec's stem, block and head need (anynet-zoo plus each
+    plugin distribution), and the components registered at run time that no distribution brings."""
+    distributions, unpackaged = [CORE_DISTRIBUTION], []
+    for kind, name in (("stem", spec.stem), ("block", spec.block), ("head", spec.head)):
+        plugin = plugins.provider(kind, name)
+        info = plugins.infos.get(plugin)
+        distribution = info.distribution if info is not None else None
+        if distribution is None:
+            unpackaged.append(f"{kind} {name!r} (plugin {plugin!r})")
+        elif distribution not in distributions:
+            distributions.append(distribution)
+    return "pip install " + " ".join(distributions), unpackaged
 
 
 def card_metadata(*, metrics: Mapping[str, float] | None, dataset: str | None, license: str = "apache-2.0") -> dict:
@@ -46,7 +65,9 @@ def render_model_card(
     """The model card for a folder written by save_pretrained."""
     config = read_config(folder)
     spec, pre = config.spec, config.preprocessing
-    cost = spec_complexity(spec, manager())
+    plugins = manager()
+    cost = spec_complexity(spec, plugins)
+    pip, unpackaged = install_line(spec, plugins)
     front = yaml.safe_dump(card_metadata(metrics=metrics, dataset=dataset), sort_keys=False).strip()
     lines = [
         "---",
@@ -79,6 +100,15 @@ def render_model_card(
         "",
         "## How to load",
         "",
+        "```bash",
+        pip,
+        "```",
+        "",
+        *(
+            [f"It also needs {markdown_text(', '.join(unpackaged))}, registered at run time rather than installed.", ""]
+            if unpackaged
+            else []
+        ),
         "```python",
         "import zoo",
         f'model = zoo.load("hf-hub:{repo_id}")',

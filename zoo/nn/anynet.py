@@ -15,6 +15,7 @@ from flax import nnx
 
 from zoo.cost import Cost
 from zoo.errors import ComponentContractError, InputShapeError, SpecError
+from zoo.nn.drop import drop_path_rates, model_rngs
 from zoo.nn.layers import global_avg_pool
 from zoo.spec import ModelSpec
 
@@ -34,6 +35,16 @@ def _build(record: Any, plugin: str, args: tuple, rngs: nnx.Rngs) -> nnx.Module:
             f"got {type(module).__name__}"
         )
     return module
+
+
+def _call(module: nnx.Module, x: jax.Array) -> jax.Array:
+    return module(x)
+
+
+def run_stage(stage: nnx.Module, x: jax.Array, *, checkpoint: bool) -> jax.Array:
+    """`stage(x)`; with `checkpoint`, under nnx.remat, so the backward pass recomputes the stage's
+    activations instead of keeping them (BatchNorm statistics and RNG counts still update once)."""
+    return nnx.remat(_call)(stage, x) if checkpoint else stage(x)
 
 
 class Stage(nnx.Module):
@@ -156,7 +167,8 @@ class AnyNet(nnx.Module):
         stages = []
         width = spec.stem_width
         block_plugin = plugins.provider("block", spec.block)
-        for stage in spec.stages:
+        rates = drop_path_rates(spec.depths, float(options.get("drop_path_rate", 0.0)))
+        for stage, stage_rates in zip(spec.stages, rates):
             blocks = []
             for i in range(stage.depth):
                 args = (
@@ -165,7 +177,8 @@ class AnyNet(nnx.Module):
                     stage.stride if i == 0 else 1,
                     stage.group_width,
                     stage.bottleneck_ratio,
-                    options,
+                    # each block reads its own share of stochastic depth as its options' drop_path_rate
+                    {**options, "drop_path_rate": stage_rates[i]} if "drop_path_rate" in options else options,
                 )
                 blocks.append(_build(block, block_plugin, args, rngs))
                 width = stage.width
@@ -175,6 +188,19 @@ class AnyNet(nnx.Module):
         self._head_source = _HeadSource(plugins.get("head", spec.head), plugins.provider("head", spec.head))
         self.feature_info = feature_info_for(spec, stem, options)
         self.data_config = None  # what inputs it expects (zoo.data_config): set by zoo.load from config or tag
+        self.grad_checkpointing = False
+
+    @property
+    def pretrained_cfg(self) -> Any:
+        """timm's name for the data config the model carries (read-only; None for a model built without
+        weights: zoo.data_config(model) gives the spec's defaults then)."""
+        return self.data_config
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each stage's activations in the backward pass instead of keeping them (jax.checkpoint,
+        as timm's set_grad_checkpointing): the forward pass keeps only each stage's input for the backward,
+        for one more forward; the gradients are the same."""
+        self.grad_checkpointing = bool(enable)
 
     @property
     def num_features(self) -> int:
@@ -195,7 +221,7 @@ class AnyNet(nnx.Module):
             raise SpecError(f"reset_classifier: num_classes must be an integer >= 0, got {num_classes!r}")
         spec = self.spec.replace(num_classes=num_classes)
         self.head = _build_head(
-            plugins or self._head_source, spec, self.num_features, dict(spec.options), nnx.Rngs(seed)
+            plugins or self._head_source, spec, self.num_features, dict(spec.options), model_rngs(seed)
         )
         self.spec = spec
         if self.data_config is not None:
@@ -213,7 +239,7 @@ class AnyNet(nnx.Module):
         check_input(x, self.spec.in_channels)
         x = self.stem(x)
         for stage in self.stages:
-            x = stage(x)
+            x = run_stage(stage, x, checkpoint=self.grad_checkpointing)
         return x
 
     features = forward_features  # the name earlier releases used
@@ -243,7 +269,7 @@ class AnyNet(nnx.Module):
         for i, stage in enumerate(self.stages, start=1):
             if i > last:
                 break
-            x = stage(x)
+            x = run_stage(stage, x, checkpoint=self.grad_checkpointing)
             if i in wanted:
                 outputs[i] = x
         intermediates = [outputs[i] for i in taken]

@@ -13,6 +13,7 @@ import jax
 from flax import nnx
 
 from zoo.cost import Cost
+from zoo.nn import drop as drop_layers
 from zoo.nn.init import normal
 from zoo.nn.layers import batch_norm, conv, conv_bias, global_avg_pool, projection, projection_cost
 from zoo.spec import bottleneck_width
@@ -52,24 +53,32 @@ def cifar_stem_cost(cost: Cost, in_channels: int, out_channels: int, options: Ma
 
 # -- block -----------------------------------------------------------------------------
 class Residual(nnx.Module):
-    """A residual block: relu(branch(x) + skip(x)), the skip an identity or, where the shape
-    changes, a projection (1x1 conv carrying the stride, BN). Subclasses build their layers, then
-    call `init_skip` (last, so parameters draw in the same order as before), and define `branch`."""
+    """A residual block: relu(drop_path(branch(x)) + skip(x)), the skip an identity or, where the
+    shape changes, a projection (1x1 conv carrying the stride, BN). Subclasses build their layers,
+    then call `init_skip` (last, so parameters draw in the same order as before), and define `branch`.
+    `init_skip` also adds the block's stochastic depth when its options ask for it (zoo.nn.drop)."""
 
     proj_conv: Any
     proj_bn: Any
+    drop_path: nnx.Dropout | None = None
 
     def init_skip(
         self, in_channels: int, out_channels: int, stride: int, options: Mapping[str, Any], *, rngs: nnx.Rngs
     ) -> None:
         self.proj_conv, self.proj_bn = projection(in_channels, out_channels, stride, options, rngs=rngs)
+        dropped = drop_layers.drop_path(options, rngs=rngs)
+        if dropped is not None:  # at rate 0 the block holds exactly what it always did
+            self.drop_path = dropped
 
     def branch(self, x: jax.Array) -> jax.Array:
         raise NotImplementedError
 
     def __call__(self, x: jax.Array) -> jax.Array:
         skip = x if self.proj_conv is None or self.proj_bn is None else self.proj_bn(self.proj_conv(x))
-        return nnx.relu(self.branch(x) + skip)
+        y = self.branch(x)
+        if self.drop_path is not None:
+            y = self.drop_path(y)
+        return nnx.relu(y + skip)
 
 
 class ResNeXtBlock(Residual):
@@ -133,13 +142,21 @@ def resnext_cost(
 
 # -- head ------------------------------------------------------------------------------
 class ClassifierHead(nnx.Module):
-    """Global average pool + linear classifier."""
+    """Global average pool (+ dropout at the `drop_rate` option, in train mode) + linear classifier."""
+
+    drop: nnx.Dropout | None = None
 
     def __init__(self, in_channels: int, num_classes: int, options: Mapping[str, Any], *, rngs: nnx.Rngs):
         self.fc = nnx.Linear(in_channels, num_classes, kernel_init=normal(0.01), rngs=rngs)
+        dropped = drop_layers.dropout(options, rngs=rngs)
+        if dropped is not None:
+            self.drop = dropped
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return self.fc(global_avg_pool(x))
+        x = global_avg_pool(x)
+        if self.drop is not None:
+            x = self.drop(x)
+        return self.fc(x)
 
 
 def classifier_cost(cost: Cost, in_channels: int, num_classes: int, options: Mapping[str, Any]) -> Cost:

@@ -42,7 +42,9 @@ def zoo_add_blocks() -> Iterable[Block]:  # type: ignore[empty-body]
     A block's build(in_channels, out_channels, stride, group_width, bottleneck_ratio, options,
     *, rngs) returns an NNX module mapping (N, H, W, in_channels) to
     (N, ceil(H/stride), ceil(W/stride), out_channels); its complexity(cost, ...) takes the same
-    arguments (without rngs) after the Cost and returns the Cost after the block.
+    arguments (without rngs) after the Cost and returns the Cost after the block. When the spec sets
+    `drop_path_rate`, the block's options carry its own share of it (rising over the blocks): a block
+    built on `kit.Residual` applies it in `init_skip`; another may add `kit.drop_path(options, rngs=rngs)`.
     """
 
 
@@ -52,7 +54,8 @@ def zoo_add_heads() -> Iterable[Head]:  # type: ignore[empty-body]
 
     A head's build(in_channels, num_classes, options, *, rngs) returns an NNX module mapping
     (N, H, W, in_channels) to logits (N, num_classes); its complexity(cost, in_channels,
-    num_classes, options) returns the Cost after it.
+    num_classes, options) returns the Cost after it. `kit.dropout(options, rngs=rngs)` is the dropout
+    the spec's `drop_rate` asks for before the classifier (None when it is 0).
     """
 
 

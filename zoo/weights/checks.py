@@ -19,9 +19,10 @@ from flax import nnx
 
 from zoo.errors import WeightsMismatchError, WeightsValueError
 from zoo.nn.anynet import AnyNet
+from zoo.nn.drop import model_rngs
 from zoo.plugins import manager
 from zoo.spec import ModelSpec
-from zoo.weights.state_file import check_keys, flat_key, read_arrays
+from zoo.weights.state_file import SAVED_STATE, check_keys, flat_key, read_arrays
 
 ALLOW_NONFINITE_ENV = "ZOO_ALLOW_NONFINITE_WEIGHTS"
 _BLOCK_KEY = re.compile(r"^stages\.(\d+)\.blocks\.(\d+)\.")
@@ -57,7 +58,7 @@ def check_blocks(keys: Any, spec: ModelSpec, where: str) -> None:
 
 def abstract_model(spec: ModelSpec) -> AnyNet:
     """The model's structure with every array a shape and dtype only (nothing allocated or initialised)."""
-    return nnx.eval_shape(lambda: AnyNet(spec, rngs=nnx.Rngs(0), plugins=manager()))
+    return nnx.eval_shape(lambda: AnyNet(spec, rngs=model_rngs(0), plugins=manager()))
 
 
 def check_values(arrays: Mapping[str, Any], where: str, *, allow_nonfinite: bool | None = None) -> None:
@@ -83,7 +84,7 @@ def check_fits(
     Returns the abstract model, ready to be filled by apply_arrays."""
     check_blocks(arrays, spec, where)
     model = abstract_model(spec)
-    expected = {flat_key(p): v.get_value() for p, v in nnx.to_flat_state(nnx.state(model))}
+    expected = {flat_key(p): v.get_value() for p, v in nnx.to_flat_state(nnx.state(model, SAVED_STATE))}
     check_keys(arrays, {k: tuple(v.shape) for k, v in expected.items()}, where)
     wrong = sorted(
         f"{k} ({np.dtype(arrays[k].dtype)})"

@@ -19,6 +19,7 @@ from flax import nnx
 
 from zoo.errors import WeightsFormatError, WriteError
 from zoo.nn.anynet import AnyNet
+from zoo.nn.drop import dropout_key, model_rngs
 from zoo.plugins import manager
 from zoo.plugins.layout_records import WeightLayout
 from zoo.spec import ModelSpec
@@ -129,7 +130,7 @@ def build_pretrained(
     target = source.replace(**overrides) if overrides else source  # overrides are bounded like any spec
     abstract = check_fits(arrays, source, where)  # keys, shapes, dtypes, finite values: before any build
     if target.num_classes != source.num_classes or target.in_channels != source.in_channels:
-        model = AnyNet(target, rngs=nnx.Rngs(seed), plugins=manager())  # the new head needs real initial values
+        model = AnyNet(target, rngs=model_rngs(seed), plugins=manager())  # the new head needs real initial values
         arrays = adapt_arrays(
             arrays,
             model,
@@ -142,6 +143,8 @@ def build_pretrained(
         model = (
             abstract
             if target == source
-            else nnx.eval_shape(lambda: AnyNet(target, rngs=nnx.Rngs(seed), plugins=manager()))
+            else nnx.eval_shape(lambda: AnyNet(target, rngs=model_rngs(seed), plugins=manager()))
         )
+        # A file holds no RNG state: the abstract build's dropout streams (drop_rate, drop_path_rate) get real keys.
+        nnx.reseed(model, dropout=dropout_key(seed))
     return apply_arrays(model, arrays, where=where)

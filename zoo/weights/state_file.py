@@ -69,18 +69,23 @@ def _zoo_version() -> str:
 
 
 # -- model state <-> flat arrays ---------------------------------------------------------
+# What a weights file holds: parameters and batch statistics, never the RNG streams of dropout and
+# drop path (zoo.nn.drop), which belong to a run, not to the weights.
+SAVED_STATE = nnx.Not(nnx.RngState)
+
+
 def flat_key(path: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in path)
 
 
 def state_arrays(model: nnx.Module) -> dict[str, np.ndarray]:
     """Every parameter and batch statistic of `model` as numpy arrays under their flat keys."""
-    flat = nnx.to_flat_state(nnx.state(model))
+    flat = nnx.to_flat_state(nnx.state(model, SAVED_STATE))
     return {flat_key(path): np.asarray(var.get_value()) for path, var in flat}
 
 
 def state_shapes(model: nnx.Module) -> dict[str, tuple[int, ...]]:
-    flat = nnx.to_flat_state(nnx.state(model))
+    flat = nnx.to_flat_state(nnx.state(model, SAVED_STATE))
     return {flat_key(path): tuple(var.get_value().shape) for path, var in flat}
 
 
@@ -115,7 +120,7 @@ def check_keys(arrays: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]],
 
 def apply_arrays(model: M, arrays: Mapping[str, np.ndarray], *, where: str) -> M:
     """Put `arrays` into `model` after checking every key and shape; cast to the model's dtypes."""
-    flat = nnx.to_flat_state(nnx.state(model))
+    flat = nnx.to_flat_state(nnx.state(model, SAVED_STATE))
     check_keys(arrays, {flat_key(p): tuple(v.get_value().shape) for p, v in flat}, where)
     new = [(p, v.replace(jnp.asarray(arrays[flat_key(p)], dtype=v.get_value().dtype))) for p, v in flat]
     nnx.update(model, nnx.from_flat_state(new))
