@@ -38,7 +38,9 @@ def grouped_conv(groups=4, channels=16, size=8, batch=2):
 
 
 def reference(x, w, groups):
-    return jax.lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=DN, feature_group_count=groups)
+    return jax.lax.conv_general_dilated(
+        x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=DN, feature_group_count=groups
+    )
 
 
 def table():
@@ -174,3 +176,14 @@ def test_a_second_process_reuses_the_choices_without_timing(tuning, tmp_path):
     first, second = (json.loads(r.stdout.strip().splitlines()[-1]) for r in runs)
     assert first["timed"] == 1 and second["timed"] == 0
     assert second["forms"] == first["forms"] and len(first["forms"]) == 1
+
+
+def test_a_symbolic_batch_is_never_timed(tuning):
+    """jax.export traces with a symbolic batch: such a shape has nothing concrete to time."""
+    from jax import export
+
+    conv, _, w = grouped_conv()
+    (batch,) = export.symbolic_shape("b")
+    spec = jax.ShapeDtypeStruct((batch, 8, 8, 16), jnp.float32)
+    export.export(jax.jit(conv))(spec, w)
+    assert ct.report() == []

@@ -256,7 +256,8 @@ def conv_general_dilated(
     def apply(form: str, lhs, rhs):
         return _apply(form, lhs, rhs, window_strides, padding, groups, precision, xla)
 
-    if lowering == "auto" and jax.default_backend() == "cpu":
+    concrete = all(isinstance(d, int) for d in (*lhs.shape, *rhs.shape))  # not a symbolic (exported) batch
+    if lowering == "auto" and concrete and jax.default_backend() == "cpu":
         key = f"{lhs.dtype}|{tuple(lhs.shape)}|{tuple(rhs.shape)}|s{tuple(window_strides)}|p{padding_key(padding)}|g{groups}"
         if precision is not None:
             key += f"|{precision}"
