@@ -334,7 +334,10 @@ BROKEN_BLOCKS = {
         lambda: [kit.Stem("tiny", TinyBlock, tiny_cost)],
         "plugin 'bad': zoo_add_blocks must return zoo.plugin_kit.Block records, got Stem",
     ),
-    "not-iterable": (lambda: 42, "plugin 'bad': zoo_add_blocks must return an iterable of zoo.plugin_kit.Block records, got int"),
+    "not-iterable": (
+        lambda: 42,
+        "plugin 'bad': zoo_add_blocks must return an iterable of zoo.plugin_kit.Block records, got int",
+    ),
 }
 
 
@@ -402,7 +405,8 @@ def test_a_complexity_that_returns_no_cost_fails_naming_the_plugin(env):
 
     zoo.register_plugin(NoCost(), name="no-cost")
     with pytest.raises(
-        ComponentContractError, match="block 'tiny' from plugin 'no-cost': complexity must return a zoo.plugin_kit.Cost, got dict"
+        ComponentContractError,
+        match="block 'tiny' from plugin 'no-cost': complexity must return a zoo.plugin_kit.Cost, got dict",
     ):
         zoo.complexity(zoo.ModelSpec.from_dict(TINY_NET))
 
