@@ -11,13 +11,13 @@ same logits through the timm converter.
 from __future__ import annotations
 
 import json
-import re
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch  # CI installs torch==2.13.0 (CPU) and transformers for these parity tests
 import transformers
+from contracts import to_timm_names
 from safetensors.numpy import save_file
 
 import zoo
@@ -70,37 +70,6 @@ def assert_close(ours: np.ndarray, ref: np.ndarray) -> None:
 
 def transformers_state(model) -> dict[str, np.ndarray]:
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-
-
-def to_timm_names(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """transformers' RegNet tensor names -> timm's (timm/models/regnet.py), tensors unchanged."""
-    out = {}
-    for key, value in state.items():
-        key = key.removeprefix("regnet.")
-        key = key.replace("embedder.embedder.convolution", "stem.conv").replace(
-            "embedder.embedder.normalization", "stem.bn"
-        )
-        key = key.replace("classifier.1", "head.fc")
-        m = re.match(r"encoder\.stages\.(\d+)\.layers\.(\d+)\.(.*)", key)
-        if m:
-            s, b, rest = int(m[1]) + 1, int(m[2]) + 1, m[3]
-            y_block = f"regnet.encoder.stages.{m[1]}.layers.{m[2]}.layer.3.convolution.weight" in state
-            last = "3" if y_block else "2"
-            rest = (
-                rest.replace("shortcut.convolution", "downsample.conv")
-                .replace("shortcut.normalization", "downsample.bn")
-                .replace("layer.0.convolution", "conv1.conv")
-                .replace("layer.0.normalization", "conv1.bn")
-                .replace("layer.1.convolution", "conv2.conv")
-                .replace("layer.1.normalization", "conv2.bn")
-                .replace(f"layer.{last}.convolution", "conv3.conv")
-                .replace(f"layer.{last}.normalization", "conv3.bn")
-                .replace("layer.2.attention.0", "se.fc1")
-                .replace("layer.2.attention.2", "se.fc2")
-            )
-            key = f"s{s}.b{b}.{rest}"
-        out[key] = value
-    return out
 
 
 @pytest.mark.parametrize("layer_type", ["x", "y"])

@@ -6,23 +6,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from contracts import param_count, tiny_spec
 from flax import nnx
 
 import zoo
 from zoo.errors import SpecError
 
 SEED_SHAPES = [(1, 48, 48, 32), (1, 24, 24, 32), (1, 12, 12, 80), (1, 10)]
-
-
-def tiny_spec(**changes):
-    spec = zoo.ModelSpec(
-        stages=(zoo.StageSpec(1, 8, 4), zoo.StageSpec(2, 16, 8)),
-        stem_width=8,
-        num_classes=5,
-        in_channels=3,
-        input_size=16,
-    )
-    return spec.replace(**changes) if changes else spec
 
 
 def test_seed_layer_summary_matches_the_book(capsys):
@@ -34,7 +24,7 @@ def test_seed_layer_summary_matches_the_book(capsys):
 
 def test_seed_has_179290_trainable_parameters():
     model = zoo.create("regnetx32")
-    assert sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param))) == 179_290
+    assert param_count(model) == 179_290
 
 
 def test_seed_convs_carry_bias_and_paper_models_do_not():

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
+from contracts import param_count
 from flax import nnx
 
 import zoo
@@ -38,10 +38,6 @@ def resnet_plugin(monkeypatch):
     zoo.plugins.reset()
     yield
     zoo.plugins.reset()
-
-
-def param_count(model: nnx.Module) -> int:
-    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
