@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +14,9 @@ from safetensors.numpy import load_file
 import zoo
 from zoo.errors import CheckpointError, SpecError
 from zoo.train import TrainConfig, fit
+from zoo.train.loop import evaluate_weights
+from zoo.train.report import read_metrics
+from zoo.train.steps import TrainState
 
 TINY = zoo.ModelSpec(stages=(zoo.StageSpec(1, 8, 4),), stem_width=8, in_channels=1, num_classes=10, input_size=8)
 
@@ -78,18 +83,43 @@ def test_a_bfloat16_run_trains_like_float32_and_keeps_float32_weights(data_dir, 
     assert loss_bf16 != loss and loss_bf16 == pytest.approx(loss, abs=0.05)
 
 
-def test_ema_weights_are_evaluated_and_saved_and_differ_from_the_raw_ones(data_dir, baseline, tmp_path):
-    raw = baseline
+def test_an_ema_run_evaluates_raw_and_ema_weights_and_saves_the_better(data_dir, baseline, tmp_path):
     ema = fit(TINY, quick(data_dir, ema_decay=0.9), out_dir=tmp_path / "ema", progress=False)
-    # Same seed, same batches: the raw weights of both runs are the same; the EMA run returns its average.
-    raw_params = params_of(raw.model)
-    ema_params = params_of(ema.model)
-    assert any(not np.allclose(a, b) for a, b in zip(raw_params, ema_params))
+    row = ema.history[-1]
+    assert row["weights"] in ("raw", "ema") and ema.weights == row["weights"]
+    # Same seed, same batches: the raw weights are the no-EMA run's (precise BN recomputes their statistics).
+    assert row["val_acc_raw"] == pytest.approx(baseline.history[-1]["val_acc"])
+    assert row["val_acc"] == max(row["val_acc_raw"], row["val_acc_ema"]) == ema.test["top1"]
+    assert row["val_loss"] == row[f"val_loss_{row['weights']}"]
     saved = load_file(tmp_path / "ema" / "model.safetensors")
     kernel = np.asarray(ema.model.stem.conv.kernel[...])
     assert np.array_equal(saved["stem.conv.kernel"], kernel)
-    assert not np.allclose(np.asarray(raw.model.stem.conv.kernel[...]), kernel)
-    assert ema.test["top1"] == pytest.approx(ema.history[-1]["val_acc"])
+    config = json.loads((tmp_path / "ema" / "config.json").read_text())
+    assert config["training"] == {"weights": row["weights"], "ema_decay": 0.9}
+    lines = read_metrics(tmp_path / "ema" / "metrics.jsonl")
+    assert lines[-1]["val_acc_ema"] == row["val_acc_ema"]
+
+
+def test_a_run_without_ema_has_todays_metrics_and_config(baseline):
+    row = baseline.history[-1]
+    assert not any(key.endswith(("_raw", "_ema")) for key in row) and "weights" not in row
+    assert "training" not in json.loads((baseline.out_dir / "config.json").read_text())
+    assert baseline.weights == "raw"
+
+
+class _Scores:
+    """An evaluator whose top-1 is the params' value, so which weights are better is chosen by the test."""
+
+    def __call__(self, params, rest):
+        return {"loss": 1.0 - float(params), "top1": float(params), "top5": 1.0, "count": 1}
+
+
+@pytest.mark.parametrize("raw, ema, better", [(0.5, 0.7, "ema"), (0.8, 0.7, "raw"), (0.7, 0.7, "ema")])
+def test_the_better_of_raw_and_ema_weights_is_kept(raw, ema, better):
+    state = TrainState(raw, {}, None, jnp.zeros((), jnp.int32), None, {"params": ema, "rest": {}})
+    chosen, scores = evaluate_weights(state, None, _Scores(), epoch=0)
+    assert next(iter(scores)) == better and chosen.params == {"raw": raw, "ema": ema}[better]
+    assert set(scores) == {"raw", "ema"}
 
 
 def test_resume_extends_a_constant_schedule_run_to_what_a_longer_run_gives(data_dir, tmp_path):

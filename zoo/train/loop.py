@@ -47,6 +47,7 @@ class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     test: dict[str, float] = field(default_factory=dict)
     out_dir: Path | None = None
+    weights: str = "raw"  # "ema" when the EMA scored better and is what `model` holds
 
 
 def fit(
@@ -113,9 +114,9 @@ def fit(
                                      meter=EpochMeter(config.batch_size, partial if start else None, advice=advice))  # fmt: skip
             if bar is not None:
                 bar.close()
-            final = evaluated(state, precise, epoch)
+            final, scores = evaluate_weights(state, precise, evaluator, epoch)
             state = final if state.ema is None else state  # precise statistics carry on training
-            history.append(epoch_row(config, run.steps_per_epoch, epoch, meter, evaluator(final.params, final.rest)))
+            history.append(epoch_row(config, run.steps_per_epoch, epoch, meter, scores))
             if lines:
                 print(epoch_line(history[-1]), file=sys.stderr, flush=True)
             checkpoint(checkpoints, (epoch + 1) * run.steps_per_epoch, state, _meta(run, history, epoch + 1, 0, None))
@@ -132,7 +133,7 @@ def fit(
         if checkpoints is not None:
             checkpoints.close()
     if final is None:  # a finished run resumed: no epoch ran
-        final = evaluated(state, precise, max(config.epochs - 1, 0))
+        final, _ = evaluate_weights(state, precise, evaluator, max(config.epochs - 1, 0))
     nnx.update(run.model, *jax.device_get((final.params, final.rest)))
     run.model.eval()
     last = history[-1] if history else {}
@@ -140,18 +141,38 @@ def fit(
     try:
         if out is not None and main_process:
             with writing(out / "model.safetensors", "the final weights", None):
-                save_weights(run.model, out, run.eval_pipe, run.class_names)
+                save_weights(run.model, out, run.eval_pipe, run.class_names, training=_saved_note(config, last))
     finally:
         if claim is not None:
             claim.release()
-    return FitResult(run.model, history, test, out)
+    return FitResult(run.model, history, test, out, last.get("weights", "raw"))
 
 
 def evaluated(state: TrainState, precise: PreciseBN | None, epoch: int) -> TrainState:
-    """The weights an epoch evaluates and saves (the EMA when on), with precise BN statistics."""
+    """The weights a trial evaluates (the EMA when on), with precise BN statistics."""
     if state.ema is not None:
         state = dataclasses.replace(state, params=state.ema["params"], rest=state.ema["rest"])
     return precise(state, epoch) if precise is not None else state
+
+
+def evaluate_weights(
+    state: TrainState, precise: PreciseBN | None, evaluator: Evaluator, epoch: int
+) -> tuple[TrainState, dict[str, dict[str, float]]]:
+    """Each set of weights the state holds (the raw ones, and the EMA when on), with precise BN, evaluated
+    -> (the better one's state, the scores by name, the better one first). timm saves the better of the two."""
+    candidates = {"raw": precise(state, epoch) if precise is not None else state}
+    if state.ema is not None:
+        candidates["ema"] = evaluated(state, precise, epoch)
+    scores = {name: evaluator(s.params, s.rest) for name, s in candidates.items()}
+    best = max(scores, key=lambda name: (scores[name]["top1"], -scores[name]["loss"], name == "ema"))
+    return candidates[best], {best: scores[best], **scores}
+
+
+def _saved_note(config: TrainConfig, last: dict[str, Any]) -> dict[str, Any] | None:
+    """config.json's `training` entry: which weights model.safetensors holds when there was a choice."""
+    if not config.ema_decay or "weights" not in last:
+        return None
+    return {"weights": last["weights"], "ema_decay": config.ema_decay}
 
 
 def _train_batches(run: RunData, epoch: int, start: int):

@@ -16,11 +16,16 @@ def _atomic_write(path: Path, write) -> None:
         write(tmp)
 
 
-def epoch_row(config, steps_per_epoch: int, epoch: int, meter, val: dict[str, float]) -> dict[str, Any]:
-    """One metrics.jsonl row: the epoch's training numbers (an EpochMeter) and its evaluation."""
+def epoch_row(config, steps_per_epoch: int, epoch: int, meter, scores: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """One metrics.jsonl row: the epoch's training numbers (an EpochMeter) and its evaluation.
+
+    `scores` maps each evaluated set of weights ("raw", and "ema" with an EMA) to its metrics, the
+    better one first: val_* are that one's, and with two sets each also has its own val_*_raw /
+    val_*_ema columns, `weights` naming the better."""
     from zoo.train.optim import lr_schedule
 
-    return {
+    (best, val), *others = scores.items()
+    row = {
         "epoch": epoch + 1,
         "step": (epoch + 1) * steps_per_epoch,
         "lr": float(lr_schedule(config, steps_per_epoch)((epoch + 1) * steps_per_epoch - 1)),
@@ -32,14 +37,28 @@ def epoch_row(config, steps_per_epoch: int, epoch: int, meter, val: dict[str, fl
         "img_per_s": meter.img_per_s,
         "seconds": meter.elapsed(),
     }
+    if others:
+        row["weights"] = best
+        for name, metrics in scores.items():
+            row.update({f"val_loss_{name}": metrics["loss"], f"val_acc_{name}": metrics["top1"],
+                        f"val_top5_{name}": metrics["top5"]})  # fmt: skip
+    return row
 
 
 def epoch_line(row: dict[str, Any]) -> str:
     """The console line of one epoch's row."""
     return (
         f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
-        f"test loss {row['val_loss']:.4f} acc {row['val_acc']:.4f} | {row['img_per_s']:.0f} img/s"
+        f"test loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}{_choice(row)} | {row['img_per_s']:.0f} img/s"
     )
+
+
+def _choice(row: dict[str, Any]) -> str:
+    """' (ema; raw 0.9700)': which weights the numbers are, and the other's top-1, when there are two."""
+    if "weights" not in row:
+        return ""
+    other = "raw" if row["weights"] == "ema" else "ema"
+    return f" ({row['weights']}; {other} {row[f'val_acc_{other}']:.4f})"
 
 
 def write_metrics(path: str | os.PathLike, history: Sequence[dict[str, Any]]) -> None:

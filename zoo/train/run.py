@@ -119,8 +119,9 @@ def open_data(config: TrainConfig, data, test_data, class_names) -> tuple[TrainC
     )
 
 
-def save_weights(model, out_dir: Path, pipeline: Pipeline, labels) -> None:
-    """model.safetensors + config.json with the preprocessing and, where they fit, the class names."""
+def save_weights(model, out_dir: Path, pipeline: Pipeline, labels, training: dict[str, Any] | None = None) -> None:
+    """model.safetensors + config.json with the preprocessing and, where they fit, the class names (and
+    `training`: which weights were saved, when there was a choice)."""
     try:
         from zoo.weights.pretrained import save_pretrained
     except ImportError:  # the weights module is optional for training
@@ -130,7 +131,8 @@ def save_weights(model, out_dir: Path, pipeline: Pipeline, labels) -> None:
         return
     if labels is not None and len(labels) != model.spec.num_classes:
         labels = None
-    save_pretrained(model, out_dir, preprocessing=preprocessing_of(pipeline), labels=labels)
+    extra = {"training": training} if training else None
+    save_pretrained(model, out_dir, preprocessing=preprocessing_of(pipeline), labels=labels, extra=extra)
 
 
 def check_same_run(meta: dict[str, Any], config: TrainConfig, where: Path) -> None:

@@ -46,13 +46,15 @@ def save_pretrained(
     preprocessing: DataConfig | None = None,
     labels: Sequence[str] | None = None,
     architecture: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write model.safetensors and config.json into `directory` (each atomically); returns the folder."""
+    """Write model.safetensors and config.json into `directory` (each atomically); returns the folder.
+    `extra` adds top-level entries to config.json (`zoo train` records there how the weights were chosen)."""
     directory = Path(directory)
     saved_form = getattr(model, "saved_form", None)  # a features_only backbone says what to write
-    spec, extra = saved_form() if callable(saved_form) else (model.spec, {})
+    spec, form_extra = saved_form() if callable(saved_form) else (model.spec, {})
     config = make_config(spec, preprocessing=preprocessing, labels=labels, architecture=architecture)
-    config = replace(config, extra={**config.extra, **extra})
+    config = replace(config, extra={**config.extra, **(extra or {}), **form_extra})
     try:
         save_weights(model, directory / WEIGHTS_NAME, metadata=spec_metadata(spec))
         write_config(config, directory / CONFIG_NAME)
