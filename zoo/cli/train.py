@@ -96,6 +96,13 @@ def add_train_commands(sub) -> None:
         metavar="DECAY",
         help="keep an exponential moving average of the weights (e.g. 0.999), evaluated and saved; 0: off",
     )
+    p.add_argument(
+        "--accum-steps",
+        type=checks.positive_int,
+        default=d.accum_steps,
+        metavar="K",
+        help="accumulate the gradients of K steps per optimizer update (effective batch: batch size x K)",
+    )
     p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
     p.add_argument("--seed", type=checks.seed, default=d.seed, help="data order, augmentation and initialisation")
     p.add_argument(
@@ -168,6 +175,7 @@ _SETTINGS = (
     "checkpoint_every",
     "data_dir",
     "dtype",
+    "accum_steps",
 )
 
 

@@ -197,10 +197,16 @@ def _train_layerwise(model, config, data: _Data, clock: _Clock) -> dict[str, Any
     from zoo.sweep.layerwise import LAYERWISE_OPTIMIZERS, LayerwiseTrainer
     from zoo.train.optim import lr_schedule
 
-    if config.optimizer not in LAYERWISE_OPTIMIZERS or config.label_smoothing or config.clip_grad_norm:
+    if (
+        config.optimizer not in LAYERWISE_OPTIMIZERS
+        or config.label_smoothing
+        or config.clip_grad_norm
+        or config.accum_steps > 1
+    ):
         raise TrainConfigError(
             f"layer-wise sweep training supports optimizer {' or '.join(LAYERWISE_OPTIMIZERS)} without label "
-            f"smoothing or clipping; got optimizer={config.optimizer!r}: set layerwise=false in the recipe"
+            f"smoothing, clipping or gradient accumulation; got optimizer={config.optimizer!r}: set "
+            "layerwise=false in the recipe"
         )
     per_epoch = steps_per_epoch(len(data.train), config.batch_size, train=True)
     schedule = lr_schedule(config, per_epoch)

@@ -41,7 +41,8 @@ class TrainConfig:
     eval_batch_size: int | None = None
     data_dir: str | None = None
     dtype: str | None = None  # compute dtype; None: the model's own (float32 unless built with one)
-    ema_decay: float = 0.0  # 0: no EMA; else the EMA weights are evaluated and saved
+    ema_decay: float = 0.0  # 0: no EMA; else the raw and EMA weights are evaluated, the better saved
+    accum_steps: int = 1  # gradient accumulation: one optimizer update per this many steps
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "step_epochs", tuple(int(e) for e in self.step_epochs))
@@ -71,7 +72,7 @@ class TrainConfig:
             raise bad(f"ema_decay={self.ema_decay} must be in [0, 1) (0 turns EMA off; 0.999 is usual)")
         if self.schedule not in SCHEDULES:
             raise bad(f"schedule={self.schedule!r} is unknown; choose one of {', '.join(SCHEDULES)}")
-        for name in ("epochs", "batch_size", "keep_checkpoints"):
+        for name in ("epochs", "batch_size", "keep_checkpoints", "accum_steps"):
             if int(getattr(self, name)) < 1:
                 raise bad(f"{name}={getattr(self, name)} must be at least 1")
         if self.eval_batch_size is not None and self.eval_batch_size < 1:

@@ -22,13 +22,14 @@ def epoch_row(config, steps_per_epoch: int, epoch: int, meter, scores: dict[str,
     `scores` maps each evaluated set of weights ("raw", and "ema" with an EMA) to its metrics, the
     better one first: val_* are that one's, and with two sets each also has its own val_*_raw /
     val_*_ema columns, `weights` naming the better."""
-    from zoo.train.optim import lr_schedule
+    from zoo.train.optim import lr_schedule, optimizer_steps
 
     (best, val), *others = scores.items()
+    updates = optimizer_steps(config, (epoch + 1) * steps_per_epoch)
     row = {
         "epoch": epoch + 1,
         "step": (epoch + 1) * steps_per_epoch,
-        "lr": float(lr_schedule(config, steps_per_epoch)((epoch + 1) * steps_per_epoch - 1)),
+        "lr": float(lr_schedule(config, steps_per_epoch)(max(updates - 1, 0))),  # the epoch's last update's
         "train_loss": meter.loss,
         "train_acc": meter.acc,
         "val_loss": val["loss"],

@@ -57,7 +57,7 @@ def compile_step(
     (so img/s leaves it out); it donates the state it is given."""
     rep, bat = replicated(graphs.mesh), batch_sharded(graphs.mesh)
     step = jax.jit(
-        make_train_step(graphs.train, graphs.tx, config.label_smoothing, config.ema_decay),
+        make_train_step(graphs.train, graphs.tx, config.label_smoothing, config.ema_decay, config.accum_steps),
         in_shardings=(rep, bat, bat),
         out_shardings=(rep, rep),
         donate_argnums=0,

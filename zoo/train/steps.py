@@ -60,9 +60,16 @@ def update_ema(ema, params, rest, decay: jax.Array):
     )
 
 
-def make_train_step(train_def, tx: optax.GradientTransformation, label_smoothing: float = 0.0, ema_decay: float = 0.0):
+def make_train_step(
+    train_def,
+    tx: optax.GradientTransformation,
+    label_smoothing: float = 0.0,
+    ema_decay: float = 0.0,
+    accum_steps: int = 1,
+):
     """(state, images, labels) -> (state, {loss, correct}); loss is the batch mean. With `ema_decay`,
-    the state's `ema` follows the weights and BN statistics."""
+    the state's `ema` follows the weights and BN statistics, after each of the optimizer's updates
+    (`tx` updates once per `accum_steps` steps when it accumulates gradients)."""
 
     def train_step(state: TrainState, images: jax.Array, labels: jax.Array):
         model = nnx.merge(train_def, state.params, state.rest)
@@ -76,11 +83,21 @@ def make_train_step(train_def, tx: optax.GradientTransformation, label_smoothing
         params = optax.apply_updates(state.params, updates)
         rest = nnx.state(model, nnx.Not(nnx.Param))
         correct = jnp.sum(jnp.argmax(logits, -1) == labels)
-        ema = update_ema(state.ema, params, rest, ema_decay_at(ema_decay, state.step)) if ema_decay else state.ema
+        ema = _ema_after(state, params, rest, ema_decay, accum_steps) if ema_decay else state.ema
         new = dataclasses.replace(state, params=params, rest=rest, opt_state=opt_state, step=state.step + 1, ema=ema)
         return new, {"loss": loss, "correct": correct}
 
     return train_step
+
+
+def _ema_after(state: TrainState, params, rest, decay: float, accum_steps: int):
+    """The EMA after a step: updated when the optimizer updated (every step, or every `accum_steps`th),
+    its decay warmed up over the updates."""
+    if accum_steps == 1:
+        return update_ema(state.ema, params, rest, ema_decay_at(decay, state.step))
+    updated = (state.step + 1) % accum_steps == 0
+    fresh = update_ema(state.ema, params, rest, ema_decay_at(decay, (state.step + 1) // accum_steps - 1))
+    return jax.tree.map(lambda new, old: jnp.where(updated, new, old), fresh, state.ema)
 
 
 def make_eval_step(eval_def, top_k: int = 5):
