@@ -78,6 +78,7 @@ def test_run_epoch_calls_each_callback_once_per_step_with_the_state_after_it():
     class Batch:
         images = np.zeros((2, 4, 4, 1), np.float32)
         labels = np.zeros((2,), np.int32)
+        target = labels
 
     from zoo.train.sharding import data_mesh
 

@@ -3,6 +3,8 @@ Each option changes what it should and nothing else; with every one off a run is
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,9 +12,11 @@ import pytest
 from flax import nnx
 
 import zoo
+from zoo.data.mixing import Mixing
 from zoo.train import TrainConfig, fit
 from zoo.train.optim import lr_schedule, make_optimizer
-from zoo.train.steps import TrainState, make_train_step, split_model
+from zoo.train.run import open_run
+from zoo.train.steps import TrainState, batch_loss, hard_labels, make_train_step, split_model
 
 TINY = zoo.ModelSpec(stages=(zoo.StageSpec(1, 8, 4),), stem_width=8, in_channels=1, num_classes=10, input_size=8)
 
@@ -108,3 +112,109 @@ def test_a_run_interrupted_mid_accumulation_resumes_to_the_same_weights(data_dir
     resumed = fit(TINY, config, out_dir=tmp_path / "cut", resume=True, progress=False)
     assert all(np.array_equal(a, b) for a, b in zip(model_leaves(whole.model), model_leaves(resumed.model)))
     assert whole.history[-1]["lr"] == pytest.approx(float(lr_schedule(config, 4)(1)))  # update 2 of 2 (8 // 3)
+
+
+# -- mixup and cutmix -----------------------------------------------------------------------------
+def smoothed_one_hot(labels, classes: int, smoothing: float) -> np.ndarray:
+    return np.eye(classes)[labels] * (1 - smoothing) + smoothing / classes
+
+
+def test_mixup_blends_each_image_with_its_mirror_and_the_smoothed_targets_alike():
+    mixing = Mixing(10, mixup_alpha=0.4, label_smoothing=0.1)
+    mix = mixing.draw(np.random.default_rng(0), 8, 8)
+    x = np.random.default_rng(1).normal(size=(4, 8, 8, 1)).astype(np.float32)
+    y = np.array([1, 2, 3, 4])
+    images, targets = mixing.apply(mix, x, y, x[::-1], y[::-1])
+    assert mix.box is None and 0 < mix.lam < 1
+    np.testing.assert_allclose(images, mix.lam * x + (1 - mix.lam) * x[::-1], rtol=1e-6, atol=1e-6)
+    expected = mix.lam * smoothed_one_hot(y, 10, 0.1) + (1 - mix.lam) * smoothed_one_hot(y[::-1], 10, 0.1)
+    np.testing.assert_allclose(targets, expected, rtol=1e-6)
+    assert targets.dtype == np.float32 and np.allclose(targets.sum(axis=1), 1)
+
+
+def test_mixup_lambda_follows_beta_alpha_alpha():
+    mixing = Mixing(10, mixup_alpha=0.4)
+    rng = np.random.default_rng(0)
+    lams = np.array([mixing.draw(rng, 8, 8).lam for _ in range(4000)])
+    assert lams.mean() == pytest.approx(0.5, abs=0.02)
+    assert lams.var() == pytest.approx(1 / (4 * (2 * 0.4 + 1)), abs=0.01)  # Beta(a, a): 1 / (4 (2a + 1))
+
+
+def test_cutmix_pastes_a_box_of_the_mirror_and_lambda_is_the_share_outside_it():
+    mixing = Mixing(10, cutmix_alpha=1.0)
+    rng = np.random.default_rng(0)
+    x = np.random.default_rng(1).normal(size=(4, 12, 10, 3)).astype(np.float32)
+    y = np.array([0, 1, 2, 3])
+    for _ in range(50):
+        mix = mixing.draw(rng, 12, 10)
+        top, bottom, left, right = mix.box
+        assert 0 <= top <= bottom <= 12 and 0 <= left <= right <= 10
+        assert mix.lam == pytest.approx(1 - (bottom - top) * (right - left) / 120)
+        images, targets = mixing.apply(mix, x, y, x[::-1], y[::-1])
+        inside = np.zeros((12, 10), bool)
+        inside[top:bottom, left:right] = True
+        assert np.array_equal(images[:, inside], x[::-1][:, inside])
+        assert np.array_equal(images[:, ~inside], x[:, ~inside])
+        np.testing.assert_allclose(targets, mix.lam * np.eye(10)[y] + (1 - mix.lam) * np.eye(10)[y[::-1]], atol=1e-6)
+
+
+def test_with_both_on_each_batch_is_cutmix_with_the_switch_probability():
+    mixing = Mixing(10, mixup_alpha=0.2, cutmix_alpha=1.0, switch_prob=0.25)
+    rng = np.random.default_rng(0)
+    cut = np.mean([mixing.draw(rng, 8, 8).box is not None for _ in range(4000)])
+    assert cut == pytest.approx(0.25, abs=0.02)
+
+
+def test_soft_targets_give_the_loss_the_labels_give():
+    logits = jnp.asarray(np.random.default_rng(0).normal(size=(6, 10)), jnp.float32)
+    labels = jnp.asarray([0, 3, 9, 2, 2, 5], jnp.int32)
+    soft = jnp.asarray(smoothed_one_hot(np.asarray(labels), 10, 0.1), jnp.float32)
+    assert float(batch_loss(logits, soft, 0.0)) == pytest.approx(float(batch_loss(logits, labels, 0.1)), rel=1e-6)
+    assert np.array_equal(hard_labels(soft), labels)
+
+
+def _batches(data_dir, pipeline, **kwargs) -> list:
+    from zoo.data import iterate_batches, open_split
+
+    split = open_split("digits", "train[:64]", data_dir=data_dir)
+    return list(iterate_batches(split, pipeline, 16, train=True, seed=5, epoch=1, prefetch=0, **kwargs))
+
+
+@pytest.fixture(scope="module")
+def plain_pipeline(data_dir):
+    from zoo.data import Pipeline, normalization_for, open_split
+
+    norm = normalization_for(open_split("digits", "train[:64]", data_dir=data_dir), 1)
+    return Pipeline(8, 1, norm, augment=True, flip=False)
+
+
+def test_mixing_changes_only_the_images_and_targets_of_training_batches(data_dir, plain_pipeline):
+    mixing = Mixing(10, mixup_alpha=0.4, cutmix_alpha=1.0, label_smoothing=0.1)
+    mixed = _batches(data_dir, replace(plain_pipeline, mixing=mixing))
+    plain = _batches(data_dir, plain_pipeline)
+    assert len(mixed) == len(plain) == 4
+    for b, (m, p) in enumerate(zip(mixed, plain)):
+        assert p.targets is None and np.array_equal(m.labels, p.labels) and np.array_equal(m.weights, p.weights)
+        mix = mixing.draw(np.random.default_rng([5, 1, b, 2]), 8, 8)  # seeded by (seed, epoch, batch)
+        images, targets = mixing.apply(mix, p.images, p.labels, p.images[::-1], p.labels[::-1])
+        assert np.array_equal(m.images, images) and np.array_equal(m.targets, targets)
+    assert any(m.targets.max() < 0.9 for m in mixed)  # really mixed
+
+
+def test_mixed_batches_are_the_same_for_any_process_count(data_dir, plain_pipeline):
+    pipeline = replace(plain_pipeline, mixing=Mixing(10, mixup_alpha=0.4, cutmix_alpha=1.0))
+    whole = _batches(data_dir, pipeline)
+    halves = [_batches(data_dir, pipeline, process_index=i, process_count=2) for i in range(2)]
+    for w, first, second in zip(whole, *halves):
+        assert np.array_equal(w.images, np.concatenate([first.images, second.images]))
+        assert np.array_equal(w.targets, np.concatenate([first.targets, second.targets]))
+
+
+def test_a_mixed_run_trains_on_soft_targets_and_evaluates_clean_images(data_dir):
+    config = quick(data_dir, mixup_alpha=0.4, cutmix_alpha=1.0, label_smoothing=0.1)
+    result = fit(TINY, config, progress=False)
+    plain = fit(TINY, quick(data_dir, label_smoothing=0.1), progress=False)
+    row, base = result.history[-1], plain.history[-1]
+    assert np.isfinite(row["train_loss"]) and row["train_loss"] != base["train_loss"]
+    run = open_run(TINY, config)
+    assert run.train_pipe.mixing == Mixing(10, 0.4, 1.0, 0.5, 0.1) and run.eval_pipe.mixing is None

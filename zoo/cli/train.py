@@ -98,10 +98,31 @@ def add_train_commands(sub) -> None:
     )
     p.add_argument(
         "--accum-steps",
-        type=checks.positive_int,
+        type=int,
         default=d.accum_steps,
         metavar="K",
         help="accumulate the gradients of K steps per optimizer update (effective batch: batch size x K)",
+    )
+    p.add_argument(
+        "--mixup",
+        type=float,
+        default=d.mixup_alpha,
+        metavar="ALPHA",
+        help="mix each training batch with itself reversed, lambda ~ Beta(ALPHA, ALPHA) (e.g. 0.2); 0: off",
+    )
+    p.add_argument(
+        "--cutmix",
+        type=float,
+        default=d.cutmix_alpha,
+        metavar="ALPHA",
+        help="paste a box of the reversed batch into each image, its area ~ Beta(ALPHA, ALPHA) (e.g. 1.0); 0: off",
+    )
+    p.add_argument(
+        "--mixup-switch-prob",
+        type=float,
+        default=d.mixup_switch_prob,
+        metavar="P",
+        help="with --mixup and --cutmix both on: the chance that a batch is cut-mixed",
     )
     p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
     p.add_argument("--seed", type=checks.seed, default=d.seed, help="data order, augmentation and initialisation")
@@ -176,6 +197,7 @@ _SETTINGS = (
     "data_dir",
     "dtype",
     "accum_steps",
+    "mixup_switch_prob",
 )
 
 
@@ -195,6 +217,8 @@ def default_run_dir(model: str, root: str | Path = "runs") -> Path:
 _FLAG_OF: dict[str, str | tuple[str, str]] = {
     "out_dir": "--out",
     "ema_decay": "--ema",
+    "mixup_alpha": "--mixup",
+    "cutmix_alpha": "--cutmix",
     "augment": ("", "--no-augment"),
     "resume": ("--resume", ""),
 }
@@ -249,6 +273,7 @@ def _train(args: argparse.Namespace) -> int:
     settings = {k: getattr(args, k) for k in _SETTINGS if getattr(args, k) is not None}
     settings["image_size"] = args.image_size or None
     settings["ema_decay"] = args.ema
+    settings["mixup_alpha"], settings["cutmix_alpha"] = args.mixup, args.cutmix
     if args.no_augment:
         settings["augment"] = False
     config = DEFAULTS.replace(**settings)

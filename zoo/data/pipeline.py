@@ -1,9 +1,9 @@
 """Fixed-size, seeded, resumable batches from an ImageSplit.
 
 Batch `b` of epoch `e` depends only on (seed, e, b): the shuffle order is drawn from
-(seed, e) and the augmentation from (seed, e, b). So a run resumed at any batch sees exactly
-the batches an uninterrupted run would, and each process of a multi-host run reads only
-its own slice of the same global batch.
+(seed, e) and the augmentation and mixing from (seed, e, b). So a run resumed at any batch sees
+exactly the batches an uninterrupted run would, and each process of a multi-host run reads only
+its own slice of the same global batch (and, when batches are mixed, its images' partners).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zoo.data.mixing import Mixing
 from zoo.data.prefetch import Prefetch
 from zoo.data.sources import ImageSplit
 from zoo.data.transforms import Augmentation, Normalization, match_channels, mirror, random_crop, resize
@@ -21,11 +22,18 @@ from zoo.errors import TrainConfigError
 
 @dataclass(frozen=True)
 class Batch:
-    """float32 NHWC images, int32 labels, and float32 weights (0 marks padding in eval batches)."""
+    """float32 NHWC images, int32 labels, and float32 weights (0 marks padding in eval batches); a mixed
+    training batch also has soft targets (N, classes)."""
 
     images: np.ndarray
     labels: np.ndarray
     weights: np.ndarray
+    targets: np.ndarray | None = None
+
+    @property
+    def target(self) -> np.ndarray:
+        """What the loss compares the logits with: the soft targets of a mixed batch, else the labels."""
+        return self.labels if self.targets is None else self.targets
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class Pipeline:
     normalization: Normalization
     augment: bool = False
     flip: bool = False
+    mixing: Mixing | None = None  # mixup / cutmix of training batches
 
     @property
     def crop_pad(self) -> int:
@@ -99,6 +108,7 @@ def iterate_batches(
     num = steps_per_epoch(n, batch_size, train=train)
     local = batch_size // process_count
     lo, hi = process_index * local, (process_index + 1) * local
+    mixing = pipeline.mixing if train else None
 
     def produce() -> Iterator[Batch]:
         for b in range(start, num):
@@ -109,8 +119,21 @@ def iterate_batches(
                 idx = np.concatenate([idx, np.zeros(batch_size - len(idx), idx.dtype)])
             # Drawn for the whole global batch, then sliced: the same batch for any process count.
             augmentation = pipeline.draw(np.random.default_rng([seed, epoch, b, 1]), batch_size) if train else None
-            images, labels = split.read(idx[lo:hi])
-            x = pipeline.transform(images, augmentation[lo:hi] if augmentation else None)
-            yield Batch(x, labels, weights[lo:hi])
+            x, labels = _load(split, pipeline, idx, augmentation, slice(lo, hi))
+            if mixing is None:
+                yield Batch(x, labels, weights[lo:hi])
+                continue
+            # Image i is mixed with image B-1-i: this slice's partners are the mirrored slice, reversed.
+            mirrored = slice(batch_size - hi, batch_size - lo)
+            partners = (x, labels) if mirrored == slice(lo, hi) else _load(split, pipeline, idx, augmentation, mirrored)
+            mix = mixing.draw(np.random.default_rng([seed, epoch, b, 2]), *x.shape[1:3])
+            images, targets = mixing.apply(mix, x, labels, partners[0][::-1], partners[1][::-1])
+            yield Batch(images, labels, weights[lo:hi], targets)
 
     return Prefetch(produce(), prefetch) if prefetch else produce()
+
+
+def _load(split: ImageSplit, pipeline: Pipeline, idx: np.ndarray, augmentation: Augmentation | None, part: slice):
+    """(transformed images, labels) of the part [start, stop) of a global batch."""
+    images, labels = split.read(idx[part])
+    return pipeline.transform(images, augmentation[part] if augmentation else None), labels

@@ -52,16 +52,21 @@ class TrialWorker:
         self._data: dict[tuple, _Data] = {}
         self.cache_dir = enable_compilation_cache()
 
-    def data(self, config, channels: int) -> _Data:
+    def data(self, config, channels: int, num_classes: int | None = None) -> _Data:
+        """The opened data of a recipe for models of `channels` inputs and `num_classes` outputs (the
+        dataset's by default; the width of mixed batches' soft targets)."""
         from zoo.data import Pipeline, normalization_for, open_split
         from zoo.train.evaluate import EvalSet
+        from zoo.train.run import train_pipeline
 
-        key = (config.dataset, config.train_split, config.test_split, config.data_dir, config.image_size, channels)
+        key = (config.dataset, config.train_split, config.test_split, config.data_dir, config.image_size, channels,
+               num_classes)  # fmt: skip
         if key not in self._data:
             train = open_split(config.dataset, config.train_split, data_dir=config.data_dir)
             test = open_split(config.dataset, config.test_split, data_dir=config.data_dir)
             norm = normalization_for(train, channels)
-            pipe = Pipeline(config.image_size, channels, norm, augment=config.augment, flip=train.flip_safe)
+            classes = num_classes or train.num_classes
+            pipe = train_pipeline(config, config.image_size, channels, norm, train.flip_safe, classes)
             # The whole test split is one evaluation batch: one program, one call per trial.
             eval_set = EvalSet.prepare(test, Pipeline(config.image_size, channels, norm), len(test))
             self._data[key] = _Data(train, pipe, eval_set)
@@ -78,7 +83,7 @@ class TrialWorker:
         config = recipe_config(recipe).replace(seed=int(recipe.get("seed", 0)) + int(trial["trial"]))
         if config.image_size is None:
             config = config.replace(image_size=spec.input_size)
-        data = self.data(config, spec.in_channels)
+        data = self.data(config, spec.in_channels, spec.num_classes)
         clock.lap("data")
         model = zoo.create(spec, seed=config.seed)
         clock.lap("build")
@@ -202,10 +207,11 @@ def _train_layerwise(model, config, data: _Data, clock: _Clock) -> dict[str, Any
         or config.label_smoothing
         or config.clip_grad_norm
         or config.accum_steps > 1
+        or config.mixes
     ):
         raise TrainConfigError(
             f"layer-wise sweep training supports optimizer {' or '.join(LAYERWISE_OPTIMIZERS)} without label "
-            f"smoothing, clipping or gradient accumulation; got optimizer={config.optimizer!r}: set "
+            f"smoothing, clipping, gradient accumulation or mixing; got optimizer={config.optimizer!r}: set "
             "layerwise=false in the recipe"
         )
     per_epoch = steps_per_epoch(len(data.train), config.batch_size, train=True)

@@ -43,6 +43,9 @@ class TrainConfig:
     dtype: str | None = None  # compute dtype; None: the model's own (float32 unless built with one)
     ema_decay: float = 0.0  # 0: no EMA; else the raw and EMA weights are evaluated, the better saved
     accum_steps: int = 1  # gradient accumulation: one optimizer update per this many steps
+    mixup_alpha: float = 0.0  # mixup of training batches, lambda ~ Beta(alpha, alpha); 0: off
+    cutmix_alpha: float = 0.0  # cutmix likewise; with both on, one of the two per batch
+    mixup_switch_prob: float = 0.5  # the chance of cutmix for a batch when both are on
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "step_epochs", tuple(int(e) for e in self.step_epochs))
@@ -87,6 +90,11 @@ class TrainConfig:
             raise bad(f"weight_decay={self.weight_decay} must be >= 0")
         if not 0 <= self.label_smoothing < 1:
             raise bad(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
+        for name in ("mixup_alpha", "cutmix_alpha"):
+            if not getattr(self, name) >= 0:
+                raise bad(f"{name}={getattr(self, name)} must be >= 0 (0 turns it off; 0.2 to 1 are usual)")
+        if not 0 <= self.mixup_switch_prob <= 1:
+            raise bad(f"mixup_switch_prob={self.mixup_switch_prob} must be in [0, 1]")
         if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
             raise bad(f"clip_grad_norm={self.clip_grad_norm} must be positive (or None for no clipping)")
         if not 0 <= self.warmup_epochs <= self.epochs:
@@ -102,6 +110,11 @@ class TrainConfig:
     def total_independent_schedule(self) -> bool:
         """Whether every step's learning rate is independent of `epochs` (so a run may be extended)."""
         return self.schedule == "constant" or (self.schedule == "step" and bool(self.step_epochs))
+
+    @property
+    def mixes(self) -> bool:
+        """Whether training batches are mixed (mixup or cutmix), so the loss takes soft targets."""
+        return self.mixup_alpha > 0 or self.cutmix_alpha > 0
 
     def replace(self, **changes: Any) -> TrainConfig:
         reject_unknown(

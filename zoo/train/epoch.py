@@ -113,7 +113,7 @@ def run_epoch(
 ) -> tuple[TrainState, EpochMeter]:
     """Run `step` over `batches` (batch `start` onwards of `epoch`) -> (the new state, the settled meter)."""
     for b, batch in enumerate(batches, start=start):
-        images, labels = place_batch(mesh, batch.images, batch.labels)
+        images, labels = place_batch(mesh, batch.images, batch.target)
         state, metrics = step(state, images, labels)
         step_no = epoch * steps_per_epoch + b + 1
         meter.push(epoch, step_no, metrics)

@@ -9,7 +9,8 @@ from typing import Any
 
 from zoo.data import ImageSplit, Pipeline, normalization_for, open_split, steps_per_epoch
 from zoo.data.arrays import ARRAYS, array_splits
-from zoo.data.transforms import check_channels
+from zoo.data.mixing import Mixing
+from zoo.data.transforms import Normalization, check_channels
 from zoo.errors import CheckpointError, TrainConfigError
 from zoo.nn.precision import set_compute_dtype
 from zoo.train.config import TrainConfig
@@ -60,12 +61,24 @@ def open_run(
     check_channels(train.image_shape[-1], spec.in_channels, config.dataset)
     size = config.image_size or spec.input_size
     norm = normalization_for(train, spec.in_channels)
-    train_pipe = Pipeline(size, spec.in_channels, norm, augment=config.augment, flip=train.flip_safe)
+    train_pipe = train_pipeline(config, size, spec.in_channels, norm, train.flip_safe, spec.num_classes)
     eval_pipe = Pipeline(size, spec.in_channels, norm)
     names = tuple(train.class_names) if train.class_names is not None else None
     attach_data_config(model, eval_pipe, names)
     per_epoch = steps_per_epoch(len(train), config.batch_size, train=True)
     return RunData(model, config, train, test, train_pipe, eval_pipe, per_epoch, names)
+
+
+def train_pipeline(
+    config: TrainConfig, size: int, channels: int, norm: Normalization, flip: bool, num_classes: int
+) -> Pipeline:
+    """How a run's training images are made (`fit` and a sweep's trials alike): resized, normalised,
+    augmented as the config says (crop and, where the labels survive it, flips) and mixed."""
+    mixing = None
+    if config.mixes:
+        mixing = Mixing(num_classes, config.mixup_alpha, config.cutmix_alpha, config.mixup_switch_prob,
+                        config.label_smoothing)  # fmt: skip
+    return Pipeline(size, channels, norm, augment=config.augment, flip=flip, mixing=mixing)
 
 
 def preprocessing_of(pipeline: Pipeline):

@@ -32,6 +32,7 @@ class Graphs:
     eval: Any
     tx: optax.GradientTransformation
     mesh: Mesh
+    num_classes: int = 0  # the model's outputs: the width of soft targets when batches are mixed
 
 
 def one_device_mesh() -> Mesh:
@@ -47,7 +48,7 @@ def init_state(model, config: TrainConfig, steps_per_epoch: int, mesh: Mesh) -> 
     ema = jax.tree.map(jnp.copy, {"params": params, "rest": rest}) if config.ema_decay else None
     key = jax.random.key_data(jax.random.key(config.seed))
     state = TrainState(params, rest, tx.init(params), jnp.zeros((), jnp.int32), key, ema)
-    return Graphs(train_def, eval_def, tx, mesh), replicate(mesh, state)
+    return Graphs(train_def, eval_def, tx, mesh, model.spec.num_classes), replicate(mesh, state)
 
 
 def compile_step(
@@ -62,10 +63,13 @@ def compile_step(
         out_shardings=(rep, rep),
         donate_argnums=0,
     )
-    inputs = (
-        jax.ShapeDtypeStruct(batch_shape, jnp.float32, sharding=bat),
-        jax.ShapeDtypeStruct(batch_shape[:1], jnp.int32, sharding=bat),
+    # Labels, or the soft targets of mixed batches.
+    labels = (
+        jax.ShapeDtypeStruct((batch_shape[0], graphs.num_classes), jnp.float32, sharding=bat)
+        if config.mixes
+        else jax.ShapeDtypeStruct(batch_shape[:1], jnp.int32, sharding=bat)
     )
+    inputs = (jax.ShapeDtypeStruct(batch_shape, jnp.float32, sharding=bat), labels)
     if notify:
         print("zoo: compiling the train step...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()

@@ -47,6 +47,19 @@ def smoothed_cross_entropy(logits: jax.Array, labels: jax.Array, smoothing: floa
     return optax.softmax_cross_entropy(logits, targets)
 
 
+def batch_loss(logits: jax.Array, labels: jax.Array, smoothing: float) -> jax.Array:
+    """The batch's mean cross-entropy against integer labels (smoothed here), or against the soft targets
+    (N, classes) of a mixed batch, which come smoothed and mixed from the input pipeline."""
+    if labels.ndim == 2:
+        return optax.softmax_cross_entropy(logits.astype(jnp.float32), labels).mean()
+    return smoothed_cross_entropy(logits, labels, smoothing).mean()
+
+
+def hard_labels(labels: jax.Array) -> jax.Array:
+    """Integer labels as they are; a soft target's largest share (the image that dominates a mixed one)."""
+    return jnp.argmax(labels, -1) if labels.ndim == 2 else labels
+
+
 def ema_decay_at(decay: float, step: jax.Array) -> jax.Array:
     """The EMA decay, warmed up as (1 + step) / (10 + step) so early averages are not stuck at the init."""
     return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
@@ -76,13 +89,13 @@ def make_train_step(
 
         def loss_fn(m):
             logits = m(images)
-            return smoothed_cross_entropy(logits, labels, label_smoothing).mean(), logits
+            return batch_loss(logits, labels, label_smoothing), logits
 
         (loss, logits), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         rest = nnx.state(model, nnx.Not(nnx.Param))
-        correct = jnp.sum(jnp.argmax(logits, -1) == labels)
+        correct = jnp.sum(jnp.argmax(logits, -1) == hard_labels(labels))
         ema = _ema_after(state, params, rest, ema_decay, accum_steps) if ema_decay else state.ema
         new = dataclasses.replace(state, params=params, rest=rest, opt_state=opt_state, step=state.step + 1, ema=ema)
         return new, {"loss": loss, "correct": correct}
