@@ -3,6 +3,9 @@ Each option changes what it should and nothing else; with every one off a run is
 
 from __future__ import annotations
 
+import csv
+import sys
+import types
 from dataclasses import replace
 
 import jax
@@ -12,7 +15,9 @@ import pytest
 from flax import nnx
 
 import zoo
+from zoo.cli.train import as_flags
 from zoo.data.mixing import Mixing
+from zoo.errors import TrainConfigError
 from zoo.train import TrainConfig, fit
 from zoo.train.optim import lr_schedule, make_optimizer
 from zoo.train.run import open_run
@@ -218,3 +223,53 @@ def test_a_mixed_run_trains_on_soft_targets_and_evaluates_clean_images(data_dir)
     assert np.isfinite(row["train_loss"]) and row["train_loss"] != base["train_loss"]
     run = open_run(TINY, config)
     assert run.train_pipe.mixing == Mixing(10, 0.4, 1.0, 0.5, 0.1) and run.eval_pipe.mixing is None
+
+
+# -- epoch loggers --------------------------------------------------------------------------------
+class FakeSummaryWriter:
+    """tensorboardX's SummaryWriter as far as the logger uses it."""
+
+    made: list[FakeSummaryWriter] = []
+
+    def __init__(self, logdir: str):
+        self.logdir, self.scalars, self.closed = logdir, [], False
+        FakeSummaryWriter.made.append(self)
+
+    def add_scalar(self, name, value, step):
+        self.scalars.append((name, value, step))
+
+    def flush(self):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+def test_each_epoch_row_goes_to_on_log_metrics_csv_and_tensorboard(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboardX", types.SimpleNamespace(SummaryWriter=FakeSummaryWriter))
+    FakeSummaryWriter.made.clear()
+    rows: list[dict] = []
+    result = fit(
+        TINY, quick(data_dir, epochs=2, tensorboard=True), out_dir=tmp_path, progress=False, on_log=rows.append
+    )
+    assert rows == result.history and len(rows) == 2
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [{k: float(v) for k, v in r.items()} for r in table] == [{k: float(v) for k, v in r.items()} for r in rows]
+    (writer,) = FakeSummaryWriter.made
+    assert writer.logdir == str(tmp_path / "tensorboard") and writer.closed
+    assert ("val_acc", rows[1]["val_acc"], rows[1]["step"]) in writer.scalars
+    assert {name for name, _, _ in writer.scalars} == set(rows[0]) - {"epoch", "step"}
+
+
+def test_tensorboard_without_tensorboardx_or_a_run_folder_is_refused_before_training(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)  # import fails as if not installed
+    with pytest.raises(TrainConfigError, match=r"pip install 'anynet-zoo\[tensorboard\]'"):
+        fit(TINY, quick(data_dir, tensorboard=True), out_dir=tmp_path, progress=False, on_step=_never)
+    with pytest.raises(TrainConfigError, match="tensorboard=True needs out_dir="):
+        fit(TINY, quick(data_dir, tensorboard=True), progress=False, on_step=_never)
+    assert as_flags("tensorboard=True needs out_dir=") == "--tensorboard needs --out"
+
+
+def _never(step: int) -> None:
+    raise AssertionError("trained a step")

@@ -142,7 +142,7 @@ def add_train_commands(sub) -> None:
         "--out",
         default=None,
         metavar="DIR",
-        help="checkpoints, metrics.jsonl, curves.png, weights (default: runs/MODEL-YYYYmmdd-HHMMSS/)",
+        help="checkpoints, metrics.jsonl / .csv, curves.png, weights (default: runs/MODEL-YYYYmmdd-HHMMSS/)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out DIR from its last checkpoint")
     p.add_argument(
@@ -158,6 +158,12 @@ def add_train_commands(sub) -> None:
         help="also checkpoint every STEPS steps (always at each epoch's end)",
     )
     p.add_argument("--data-dir", default=None, help="tfds data directory (default: tfds' own)")
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log each epoch's metrics to DIR/tensorboard (needs tensorboardX: pip install "
+        "'anynet-zoo[tensorboard]')",
+    )
     p.add_argument("--quiet", action="store_true", help="one line per epoch and errors only")
     _add_distributed(p)
     p.set_defaults(func=cmd_train)
@@ -220,6 +226,7 @@ _FLAG_OF: dict[str, str | tuple[str, str]] = {
     "mixup_alpha": "--mixup",
     "cutmix_alpha": "--cutmix",
     "augment": ("", "--no-augment"),
+    "tensorboard": ("--tensorboard", ""),
     "resume": ("--resume", ""),
 }
 _NO_FLAG = {"precise_bn_images", "keep_checkpoints", "eval_batch_size"}
@@ -276,6 +283,8 @@ def _train(args: argparse.Namespace) -> int:
     settings["mixup_alpha"], settings["cutmix_alpha"] = args.mixup, args.cutmix
     if args.no_augment:
         settings["augment"] = False
+    if args.tensorboard:
+        settings["tensorboard"] = True
     config = DEFAULTS.replace(**settings)
     if args.resume and not args.out:
         raise TrainConfigError("--resume needs --out DIR: the directory of the run to continue")
@@ -298,7 +307,7 @@ def _train(args: argparse.Namespace) -> int:
             f"{config.dataset} test: top-1 {test['top1']:.4f}  top-5 {test['top5']:.4f}  loss {test['loss']:.4f}  "
             f"({len(result.history)} epochs, {time.perf_counter() - start:.0f} s on {jax.device_count()} device(s))"
         )
-        print(f"weights, metrics.jsonl and curves.png in {out}")
+        print(f"weights, metrics.jsonl, metrics.csv and curves.png in {out}")
     return 0
 
 

@@ -46,6 +46,7 @@ class TrainConfig:
     mixup_alpha: float = 0.0  # mixup of training batches, lambda ~ Beta(alpha, alpha); 0: off
     cutmix_alpha: float = 0.0  # cutmix likewise; with both on, one of the two per batch
     mixup_switch_prob: float = 0.5  # the chance of cutmix for a batch when both are on
+    tensorboard: bool = False  # also log each epoch's metrics to out_dir/tensorboard (needs tensorboardX)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "step_epochs", tuple(int(e) for e in self.step_epochs))

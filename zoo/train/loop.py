@@ -30,8 +30,9 @@ from zoo.train.checkpoint import Checkpoints, checkpoint, kept_note, writing
 from zoo.train.config import TrainConfig
 from zoo.train.epoch import EpochMeter, Every, ProgressBar, StepInfo, run_epoch
 from zoo.train.evaluate import EvalSet, Evaluator, even_batch_size
+from zoo.train.loggers import EpochLog, close_loggers, epoch_loggers
 from zoo.train.precise_bn import PreciseBN
-from zoo.train.report import epoch_line, epoch_row, plot_curves, write_metrics
+from zoo.train.report import epoch_row
 from zoo.train.run import RunData, check_same_run, open_run, save_weights
 from zoo.train.run_folder import claim_run_folder
 from zoo.train.sharding import check_batch_size, data_mesh
@@ -64,6 +65,7 @@ def fit(
     num_classes: int | None = None,
     progress: bool | str = True,
     on_step: Callable[[int], None] | None = None,
+    on_log: EpochLog | None = None,
     **settings: Any,
 ) -> FitResult:
     """Train `model` (a name, spec, folder or built AnyNet) with `config` (keyword settings override it).
@@ -71,10 +73,11 @@ def fit(
     The data is the config's dataset (a tfds name or `folder:PATH`), or in-memory arrays:
     `data=(images, labels)` with an optional `test_data=` (else a seeded 20% is held out) and
     `class_names=`. With `out_dir`, checkpoints go to out_dir/checkpoints, metrics to
-    metrics.jsonl and curves.png, and the final weights to model.safetensors + config.json; a folder
-    holding files the run did not write is refused unless `resume` or `overwrite`, and is locked while
-    the run writes it. `progress`: True shows notices, a tqdm bar per epoch (on a terminal only) and
+    metrics.jsonl, metrics.csv and curves.png, and the final weights to model.safetensors + config.json;
+    a folder holding files the run did not write is refused unless `resume` or `overwrite`, and is locked
+    while the run writes it. `progress`: True shows notices, a tqdm bar per epoch (on a terminal only) and
     one line per epoch on stderr; "epochs" only the line per epoch (`zoo train --quiet`); False nothing.
+    `on_step(step)` is called after every step, `on_log(row)` with each epoch's metrics row (on process 0).
     """
     config = (config or TrainConfig()).replace(**settings)
     mesh = data_mesh()
@@ -92,12 +95,16 @@ def fit(
     claim = claim_run_folder(out, resume=resume, overwrite=overwrite) if out is not None and main_process else None
     history, first_epoch, start, partial = [], 0, 0, None
     final = checkpoints = None
+    loggers: list[EpochLog] = []
     try:
         checkpoints = _open_checkpoints(out, config, notify)
         if checkpoints is not None:
             state, (history, first_epoch, start, partial) = _position(checkpoints, state, config, resume, notify)
         elif resume:
             raise TrainConfigError("resume=True needs out_dir=: the directory of the run to continue")
+        loggers = epoch_loggers(out, history, title=f"{_label(model)} on {config.dataset}", checkpoints=checkpoints,
+                                writes=main_process, console_line=lines, tensorboard=config.tensorboard,
+                                on_log=on_log)  # fmt: skip
         if first_epoch < config.epochs:
             step = compile_step(graphs, state, config, _batch_shape(run), notify=notify)
         advice = functools.partial(_advice, config, checkpoints)
@@ -117,19 +124,16 @@ def fit(
             final, scores = evaluate_weights(state, precise, evaluator, epoch)
             state = final if state.ema is None else state  # precise statistics carry on training
             history.append(epoch_row(config, run.steps_per_epoch, epoch, meter, scores))
-            if lines:
-                print(epoch_line(history[-1]), file=sys.stderr, flush=True)
             checkpoint(checkpoints, (epoch + 1) * run.steps_per_epoch, state, _meta(run, history, epoch + 1, 0, None))
             start, partial = 0, None
-            if out is not None and main_process:
-                with writing(out / "metrics.jsonl", "the metrics", checkpoints):
-                    write_metrics(out / "metrics.jsonl", history)
-                    plot_curves(out / "curves.png", history, title=f"{_label(model)} on {config.dataset}")
+            for log in loggers:
+                log(history[-1])
     except BaseException:
         if claim is not None:
             claim.release()
         raise
     finally:
+        close_loggers(loggers)
         if checkpoints is not None:
             checkpoints.close()
     if final is None:  # a finished run resumed: no epoch ran

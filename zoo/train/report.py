@@ -1,7 +1,9 @@
-"""What a run leaves behind besides weights: metrics.jsonl and curves.png, each written atomically."""
+"""What a run leaves behind besides weights: metrics.jsonl, metrics.csv and curves.png, each written atomically."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from collections.abc import Sequence
@@ -66,6 +68,17 @@ def write_metrics(path: str | os.PathLike, history: Sequence[dict[str, Any]]) ->
     """One JSON object per epoch (rewritten whole, so a resumed run leaves no duplicate lines)."""
     text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in history)
     _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_csv(path: str | os.PathLike, history: Sequence[dict[str, Any]]) -> None:
+    """The same rows as one CSV table (a column per key, in order of first appearance; blank where a row
+    lacks one), for spreadsheets and pandas."""
+    columns = list(dict.fromkeys(key for row in history for key in row))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text.getvalue(), encoding="utf-8"))
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:

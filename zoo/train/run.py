@@ -16,7 +16,7 @@ from zoo.nn.precision import set_compute_dtype
 from zoo.train.config import TrainConfig
 
 # Settings that may change between an interrupted run and its resumption.
-RESUMABLE_CHANGES = {"data_dir", "checkpoint_every", "keep_checkpoints", "eval_batch_size"}
+RESUMABLE_CHANGES = {"data_dir", "checkpoint_every", "keep_checkpoints", "eval_batch_size", "tensorboard"}
 
 
 @dataclass
