@@ -27,6 +27,16 @@ def _epochs_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated epochs, e.g. 30,60,80; got {text!r}") from None
 
 
+def _randaugment(text: str) -> tuple[int, float]:
+    try:
+        ops, magnitude = text.split(",")
+        return int(ops), float(magnitude)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected N,M (operations per image, magnitude), e.g. 2,9; got {text!r}"
+        ) from None
+
+
 def _add_distributed(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("multi-host (jax.distributed); default from JAX_COORDINATOR_ADDRESS etc.")
     g.add_argument(
@@ -124,7 +134,28 @@ def add_train_commands(sub) -> None:
         metavar="P",
         help="with --mixup and --cutmix both on: the chance that a batch is cut-mixed",
     )
-    p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
+    p.add_argument(
+        "--randaugment",
+        type=_randaugment,
+        default=None,
+        metavar="N,M",
+        help="RandAugment: N operations per training image at magnitude M (0-10), e.g. 2,9 (default: off)",
+    )
+    p.add_argument(
+        "--randaugment-ops",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"RandAugment's operations per image, the N of --randaugment (default {d.randaugment_ops}: off)",
+    )
+    p.add_argument(
+        "--randaugment-magnitude",
+        type=float,
+        default=None,
+        metavar="M",
+        help=f"RandAugment's magnitude, 0 to 10, the M of --randaugment (default {d.randaugment_magnitude:g})",
+    )
+    p.add_argument("--no-augment", action="store_true", help="no random crop / flip (RandAugment stays as set)")
     p.add_argument("--seed", type=checks.seed, default=d.seed, help="data order, augmentation and initialisation")
     p.add_argument(
         "--pretrained",
@@ -204,6 +235,8 @@ _SETTINGS = (
     "dtype",
     "accum_steps",
     "mixup_switch_prob",
+    "randaugment_ops",
+    "randaugment_magnitude",
 )
 
 
@@ -281,6 +314,10 @@ def _train(args: argparse.Namespace) -> int:
     settings["image_size"] = args.image_size or None
     settings["ema_decay"] = args.ema
     settings["mixup_alpha"], settings["cutmix_alpha"] = args.mixup, args.cutmix
+    if args.randaugment is not None:
+        if args.randaugment_ops is not None or args.randaugment_magnitude is not None:
+            raise TrainConfigError("give --randaugment N,M or --randaugment-ops N --randaugment-magnitude M, not both")
+        settings["randaugment_ops"], settings["randaugment_magnitude"] = args.randaugment
     if args.no_augment:
         settings["augment"] = False
     if args.tensorboard:

@@ -9,12 +9,13 @@ its own slice of the same global batch (and, when batches are mixed, its images'
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from zoo.data.mixing import Mixing
 from zoo.data.prefetch import Prefetch
+from zoo.data.randaugment import RandAugment, RandDraw
 from zoo.data.sources import ImageSplit
 from zoo.data.transforms import Augmentation, Normalization, match_channels, mirror, random_crop, resize
 from zoo.errors import TrainConfigError
@@ -46,6 +47,7 @@ class Pipeline:
     augment: bool = False
     flip: bool = False
     mixing: Mixing | None = None  # mixup / cutmix of training batches
+    randaugment: RandAugment | None = None  # RandAugment of training images (before normalising)
 
     @property
     def crop_pad(self) -> int:
@@ -53,16 +55,33 @@ class Pipeline:
         return max(1, self.image_size // 8)
 
     def draw(self, rng: np.random.Generator, n: int) -> Augmentation | None:
-        return Augmentation.draw(rng, n, self.crop_pad, self.flip) if self.augment else None
+        """A batch's augmentation: crop offsets and flips, then (drawn after them, so they are the same
+        with it or without) each image's RandAugment operations."""
+        if not self.augment and self.randaugment is None:
+            return None
+        augmentation = Augmentation.draw(rng, n, self.crop_pad, self.flip and self.augment)
+        if self.randaugment is not None:
+            augmentation = replace(augmentation, ops=self.randaugment.draw(rng, n))
+        return augmentation
 
     def transform(self, images: np.ndarray, augmentation: Augmentation | None = None) -> np.ndarray:
-        x = self.normalization.apply(match_channels(images, self.channels))
-        x = resize(x, self.image_size)
-        if augmentation is not None:
+        if augmentation is not None and augmentation.ops is not None:
+            x = self._rand_augmented(images, augmentation.ops)
+        else:
+            x = self.normalization.apply(match_channels(images, self.channels))
+            x = resize(x, self.image_size)
+        if augmentation is not None and self.augment:
             x = random_crop(x, self.crop_pad, augmentation.dy, augmentation.dx)
             if augmentation.flip.any():
                 x = mirror(x, augmentation.flip)
         return np.ascontiguousarray(x, dtype=np.float32)
+
+    def _rand_augmented(self, images: np.ndarray, ops: RandDraw) -> np.ndarray:
+        """Resized, RandAugment-ed in pixel values (filling with the mean, zero once normalised), normalised."""
+        assert self.randaugment is not None
+        x = resize(match_channels(images, self.channels).astype(np.float32), self.image_size)
+        fill = np.asarray(self.normalization.mean, np.float32) * 255.0
+        return self.normalization.apply(self.randaugment.apply(x, ops, fill))
 
 
 def normalization_for(split: ImageSplit, channels: int, limit: int = 10000) -> Normalization:

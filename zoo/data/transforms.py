@@ -7,10 +7,14 @@ comes only from the generator passed in, so a batch is a pure function of its se
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from zoo.errors import DatasetError
+
+if TYPE_CHECKING:
+    from zoo.data.randaugment import RandDraw
 
 
 def resize_matrix(src: int, dst: int) -> np.ndarray:
@@ -82,11 +86,13 @@ class Normalization:
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Per-image crop offsets and flips for a batch; drawn once, sliced for each process."""
+    """Per-image crop offsets and flips for a batch (and RandAugment's operations, a
+    zoo.data.randaugment.RandDraw, when on); drawn once, sliced for each process."""
 
     dy: np.ndarray
     dx: np.ndarray
     flip: np.ndarray
+    ops: RandDraw | None = None
 
     @classmethod
     def draw(cls, rng: np.random.Generator, n: int, pad: int, flip: bool) -> Augmentation:
@@ -95,7 +101,7 @@ class Augmentation:
         return cls(dy, dx, mirror)
 
     def __getitem__(self, part: slice) -> Augmentation:
-        return Augmentation(self.dy[part], self.dx[part], self.flip[part])
+        return Augmentation(self.dy[part], self.dx[part], self.flip[part], None if self.ops is None else self.ops[part])
 
 
 def random_crop(images: np.ndarray, pad: int, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:

@@ -46,6 +46,8 @@ class TrainConfig:
     mixup_alpha: float = 0.0  # mixup of training batches, lambda ~ Beta(alpha, alpha); 0: off
     cutmix_alpha: float = 0.0  # cutmix likewise; with both on, one of the two per batch
     mixup_switch_prob: float = 0.5  # the chance of cutmix for a batch when both are on
+    randaugment_ops: int = 0  # RandAugment: operations per training image; 0: off
+    randaugment_magnitude: float = 9.0  # RandAugment's magnitude, 0 to 10
     tensorboard: bool = False  # also log each epoch's metrics to out_dir/tensorboard (needs tensorboardX)
 
     def __post_init__(self) -> None:
@@ -94,6 +96,12 @@ class TrainConfig:
         for name in ("mixup_alpha", "cutmix_alpha"):
             if not getattr(self, name) >= 0:
                 raise bad(f"{name}={getattr(self, name)} must be >= 0 (0 turns it off; 0.2 to 1 are usual)")
+        if not 0 <= self.randaugment_ops <= 10:
+            raise bad(
+                f"randaugment_ops={self.randaugment_ops} must be in [0, 10] (0 turns RandAugment off; 2 is usual)"
+            )
+        if not 0 <= self.randaugment_magnitude <= 10:
+            raise bad(f"randaugment_magnitude={self.randaugment_magnitude} must be in [0, 10] (9 is usual)")
         if not 0 <= self.mixup_switch_prob <= 1:
             raise bad(f"mixup_switch_prob={self.mixup_switch_prob} must be in [0, 1]")
         if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:

@@ -10,6 +10,7 @@ from typing import Any
 from zoo.data import ImageSplit, Pipeline, normalization_for, open_split, steps_per_epoch
 from zoo.data.arrays import ARRAYS, array_splits
 from zoo.data.mixing import Mixing
+from zoo.data.randaugment import RandAugment
 from zoo.data.transforms import Normalization, check_channels
 from zoo.errors import CheckpointError, TrainConfigError
 from zoo.nn.precision import set_compute_dtype
@@ -73,12 +74,13 @@ def train_pipeline(
     config: TrainConfig, size: int, channels: int, norm: Normalization, flip: bool, num_classes: int
 ) -> Pipeline:
     """How a run's training images are made (`fit` and a sweep's trials alike): resized, normalised,
-    augmented as the config says (crop and, where the labels survive it, flips) and mixed."""
+    augmented as the config says (RandAugment; crop and, where the labels survive it, flips) and mixed."""
     mixing = None
     if config.mixes:
         mixing = Mixing(num_classes, config.mixup_alpha, config.cutmix_alpha, config.mixup_switch_prob,
                         config.label_smoothing)  # fmt: skip
-    return Pipeline(size, channels, norm, augment=config.augment, flip=flip, mixing=mixing)
+    randaugment = RandAugment(config.randaugment_ops, config.randaugment_magnitude) if config.randaugment_ops else None
+    return Pipeline(size, channels, norm, augment=config.augment, flip=flip, mixing=mixing, randaugment=randaugment)
 
 
 def preprocessing_of(pipeline: Pipeline):
