@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.atomic import atomic_write_text
-from zoo.errors import HubError, SweepError
+from zoo.errors import HubError, SweepError, ZooError
 from zoo.hub.client import check_repo_id, check_revision, commit_files, fetch_file, hub_settings
 from zoo.sweep.checks import check_manifest, check_row
 from zoo.sweep.table import MANIFEST, RESULTS, read_manifest, read_rows
@@ -159,7 +159,10 @@ def fetch_sweep(ref: str) -> Path:
     s = hub_settings()
     files: dict[str, Path] = {}
     for name in (MANIFEST, PARQUET):  # the Hub client's fetch: offline mode, deadlines, checks, typed errors
-        found = fetch_file(repo_id, name, revision=revision or None, settings=s, repo_type="dataset")
+        try:
+            found = fetch_file(repo_id, name, revision=revision or None, settings=s, repo_type="dataset")
+        except ZooError as err:  # the same type, saying which sweep and how one gets there
+            raise type(err)(f"cannot read sweep {ref!r} (push it with `zoo sweep push DIR org/name`): {err}") from None
         assert found is not None  # required files are returned or raise
         files[name] = found
     commit = files[PARQUET].parent.name  # the snapshot folder is named for the commit it resolved to
