@@ -34,7 +34,8 @@ CASES = {
     "sweep n": ["sweep", "run", "regnet", "--n", "0", "--out", "unused"],
     "sweep seed": ["sweep", "run", "regnet", "--seed", "-3", "--out", "unused"],
     "sweep split": ["sweep", "run", "regnet", "--test-split", "", "--out", "unused"],
-    "export onnx name": ["export", "regnetx32", "model.onnx"],
+    "export tflite name": ["export", "regnetx32", "model.tflite"],
+    "export onnx name, stablehlo format": ["export", "regnetx32", "model.onnx", "--format", "stablehlo"],
 }
 
 
@@ -51,4 +52,4 @@ def test_bad_flag_is_one_line_before_work(argv, capsys, tmp_path, monkeypatch):
     assert len(lines) == 1 and lines[0].startswith("zoo: error: "), err
     assert "Traceback" not in err and LONG not in err
     assert not (tmp_path / "run").exists() and not (tmp_path / "unused").exists(), "work started"
-    assert not (tmp_path / "model.onnx").exists()
+    assert not (tmp_path / "model.onnx").exists() and not (tmp_path / "model.tflite").exists()

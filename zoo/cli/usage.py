@@ -36,10 +36,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from zoo.export import check_target, export
 
-    check_target(args.out)  # before the model is fetched and compiled
+    formats = tuple(dict.fromkeys(args.format)) if args.format else None
+    check_target(args.out, formats)  # before the model is fetched and compiled
     model = _load(args)
     platforms = tuple(args.platform) if args.platform else None
-    exported = export(model, args.out, platforms=platforms)
+    exported = export(model, args.out, formats=formats, platforms=platforms)
     for kind, path in exported.files.items():
         print(f"{kind}: {path}")
     return 0
@@ -57,13 +58,28 @@ def add_usage_commands(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON list")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("export", help="write a model as a jax.export StableHLO artifact with its data config")
+    p = sub.add_parser(
+        "export", help="write a model as a jax.export StableHLO artifact or an ONNX model, with its data config"
+    )
     p.add_argument(
         "model", type=checks.model_source, help="regnetx32, regnetx_032.pycls_in1k, hf-hub:org/repo or local-dir:PATH"
     )
-    p.add_argument("out", help="folder to write model.stablehlo and data_config.json into")
+    p.add_argument(
+        "out",
+        help="folder to write model.stablehlo (model.onnx with --format onnx) and data_config.json into; "
+        "a name ending in .onnx is that ONNX file, data_config.json beside it",
+    )
     p.add_argument("--tag", default=None, help="pretrained tag (default: the model's default tag)")
     p.add_argument(
-        "--platform", action="append", choices=("cpu", "cuda", "rocm", "tpu"), help="target platform (repeatable)"
+        "--format",
+        action="append",
+        choices=("stablehlo", "onnx"),
+        help="what to write (repeatable; default stablehlo, or onnx for an OUT ending in .onnx)",
+    )
+    p.add_argument(
+        "--platform",
+        action="append",
+        choices=("cpu", "cuda", "rocm", "tpu"),
+        help="target platform of the stablehlo artifact (repeatable)",
     )
     p.set_defaults(func=cmd_export)
