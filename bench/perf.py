@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from seed_baseline import BookRegNetX32  # noqa: E402
 
 import zoo  # noqa: E402
+from zoo.nn import conv_tuning  # noqa: E402
 from zoo.nn.conv_lowering import conv_lowering  # noqa: E402
 
 
@@ -314,6 +315,35 @@ def spread(ts, n):
     return f"{min(rates):.1f}..{max(rates):.1f}"
 
 
+def machine_line() -> str:
+    """The CPU (model, vector extensions), the versions and the load, for the table's reader."""
+    import os
+    import platform
+
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+            elif line.startswith("flags"):
+                flags = set(line.partition(":")[2].split())
+                break
+    except OSError:
+        pass
+    vector = ",".join(f for f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile") if f in flags)
+    try:
+        import torch
+
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = "absent"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"cpu: {model} ({os.cpu_count()} cores; {vector or 'no AVX2'}); jax {jax.__version__}, torch {torch_version}; "
+        f"load {load}; conv tuning {conv_tuning.mode()}"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description="anynet-zoo CPU performance, side by side")
     parser.add_argument("--repeats", type=int, default=5)
@@ -327,6 +357,7 @@ def main():
         help="leave out the seed and xla-lowering variants (slow: minutes a step)",
     )
     args = parser.parse_args()
+    print(machine_line())
     print(f"jax {jax.__version__}, {jax.devices()[0].device_kind}, {jax.device_count()} device(s)")
     rows = []  # (case, baseline, ours, xla, gflops, of ceiling, torch anchor, anchor name)
     ceil = ceiling(args.repeats)
@@ -347,6 +378,9 @@ def main():
         torch_run = None if args.skip_torch else torch_regnetx32_train(n, 96)
         if torch_run is not None:
             fns["torch eager"] = torch_run
+        tuned = conv_tuning.report()
+        if tuned:
+            print(f"  {conv_tuning.summary(tuned)}")
         t = interleaved(fns, args.repeats)
         report("regnetx32 train step", t, n)
         gflops = 3 * 2 * fwd_macs * n / median(t["zoo"]) / 1e9
