@@ -28,8 +28,9 @@ class TuneResult:
 
 def tune(model: Any, *, batch_size: int = 32, image_size: int | None = None) -> TuneResult:
     """Trace `model`'s forward and backward at (batch_size, image_size) so every conv shape it has is
-    timed (once per machine; ZOO_CONV_TUNING=always times them again). Off the CPU there is nothing to
-    tune: XLA's own conv is used there."""
+    timed and kept in the tuning table, which every later trace reads (once per machine;
+    ZOO_CONV_TUNING=always times them again, =off not at all). Off the CPU there is nothing to tune:
+    XLA's own conv is used there."""
     if batch_size < 1:
         raise InputShapeError(f"batch_size={batch_size} must be at least 1")
     size = image_size or model.spec.input_size
@@ -45,6 +46,6 @@ def tune(model: Any, *, batch_size: int = 32, image_size: int | None = None) -> 
         return copy(x).sum()
 
     example = jax.ShapeDtypeStruct((batch_size, size, size, model.spec.in_channels), jax.numpy.float32)
-    with conv_tuning.recording() as forms:
+    with conv_tuning.timing(), conv_tuning.recording() as forms:
         jax.eval_shape(jax.grad(loss), params, rest, example)
     return TuneResult(dict(forms), conv_tuning.report()[tuned_before:], str(conv_tuning.table_path()), backend)

@@ -6,9 +6,15 @@ first time a conv shape is traced each candidate form of it is compiled and time
 backward together, on that exact shape; the fastest is kept in a table on disk, keyed by this
 machine's CPU, jax/jaxlib version and XLA flags, and every later trace (in any process) reads it.
 
-    ZOO_CONV_TUNING=cache   time a shape once per machine, then read the table (default)
+    ZOO_CONV_TUNING=read    use the table's choice where it has one, else the static rule (default)
+    ZOO_CONV_TUNING=cache   also time a shape missing from the table, on first use, and keep it
     ZOO_CONV_TUNING=always  time every shape again in this process (the table is rewritten)
     ZOO_CONV_TUNING=off     the static rule only
+
+Timing is opt-in (`zoo tune MODEL`, or ZOO_CONV_TUNING=cache), as cuDNN's benchmark mode is: a
+conv timed alone predicts its cost inside a compiled train step only roughly, and on the digits
+job wins of a few percent timed alone made the step 1.5x slower (bench/NOTES.md 18). So a form
+replaces the rule's pick only when timed at least MIN_GAIN faster.
 
 Tuning is bounded: at most ZOO_CONV_TUNING_BUDGET seconds per shape (default 20; the static rule's
 choice is timed first, so a budget of 0 keeps it), and each shape is timed once however many
@@ -45,16 +51,25 @@ from zoo.atomic import atomic_write_text
 from zoo.errors import ConvLoweringError
 
 ENV = "ZOO_CONV_TUNING"
-MODES = ("cache", "always", "off")
+MODES = ("read", "cache", "always", "off")
 BUDGET_ENV = "ZOO_CONV_TUNING_BUDGET"
 DEFAULT_BUDGET_S = 20.0
 DIR_ENV = "ZOO_CONV_TUNING_DIR"
 REPEATS = 3  # timed runs per candidate after one warm-up; the median counts
+# A form replaces the static rule's pick only when timed at least this much faster (bench/NOTES.md 18:
+# smaller wins, timed alone, made a whole train step 1.5x slower).
+MIN_GAIN = 1.25
 TABLE_VERSION = 1
 
 
+_forced: contextvars.ContextVar[str | None] = contextvars.ContextVar("zoo_conv_tuning_mode", default=None)
+
+
 def mode() -> str:
-    value = os.environ.get(ENV, "cache").strip().lower() or "cache"
+    forced = _forced.get()
+    if forced is not None:
+        return forced
+    value = os.environ.get(ENV, "read").strip().lower() or "read"
     if value not in MODES:
         raise ConvLoweringError(f"{ENV}={value!r} is not a tuning mode; choose one of {', '.join(MODES)}")
     return value
@@ -184,6 +199,8 @@ def _form_for(key, candidates, static, build, operands, chosen: str) -> str:
         if known is not None and not fresh and known["form"] in candidates:
             _table.used[key] = known["form"]
             return known["form"]
+        if chosen == "read":
+            return static
         result = _time(key, candidates, static, build, operands)
         entries[key] = {"form": result.form, "seconds": result.seconds}
         _table.tuned.append(result)
@@ -216,6 +233,8 @@ def _time(key, candidates, static, build, operands) -> Tuned:
                 runs.append(time.perf_counter() - t0)
             seconds[form] = statistics.median(runs)
     form = min(seconds, key=seconds.__getitem__)
+    if static in seconds and seconds[static] < MIN_GAIN * seconds[form]:
+        form = static  # within timing noise of the rule's pick: a timed-alone win this small can be a loss in a step
     return Tuned(key, form, seconds, static, time.perf_counter() - start)
 
 
@@ -223,6 +242,17 @@ def report() -> list[Tuned]:
     """The shapes timed in this process so far (empty when every shape came from the table)."""
     with _lock:
         return list(_table.tuned)
+
+
+@contextlib.contextmanager
+def timing() -> Iterator[None]:
+    """Time missing shapes inside the block (`zoo tune`), whatever the default; ZOO_CONV_TUNING=off
+    and =always are kept as set."""
+    token = _forced.set("cache" if mode() == "read" else mode())
+    try:
+        yield
+    finally:
+        _forced.reset(token)
 
 
 @contextlib.contextmanager
