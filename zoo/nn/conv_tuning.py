@@ -130,6 +130,7 @@ class _Table:
     path: Path | None = None
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     tuned: list[Tuned] = field(default_factory=list)
+    reported: int = 0  # how many of `tuned` a summary line has shown
     used: dict[str, str] = field(default_factory=dict)  # every tunable shape traced here -> its form
 
 
@@ -266,6 +267,14 @@ def recording() -> Iterator[dict[str, str]]:
         _recorder.reset(token)
 
 
+def unreported() -> list[Tuned]:
+    """The shapes timed since the last call: what a run tells its user it spent on tuning."""
+    with _lock:
+        fresh = _table.tuned[_table.reported :]
+        _table.reported = len(_table.tuned)
+        return list(fresh)
+
+
 def used() -> dict[str, str]:
     """Every tunable conv shape traced in this process so far, and the form it got."""
     with _lock:
@@ -277,11 +286,11 @@ def summary(tuned: Sequence[Tuned]) -> str:
     cost = sum(t.cost_s for t in tuned)
     return (
         f"timed the conv lowerings of {len(tuned)} new shape(s) on this CPU in {cost:.1f} s, kept in "
-        f"{table_path()} ({ENV}=off skips this)"
+        f"{table_path()} (later runs read it; {ENV}=read, the default, never times)"
     )
 
 
 def forget() -> None:
     """Drop what this process holds (the table on disk stays): the next trace reads the table again."""
     with _lock:
-        _table.path, _table.entries, _table.tuned, _table.used = None, {}, [], {}
+        _table.path, _table.entries, _table.tuned, _table.used, _table.reported = None, {}, [], {}, 0
