@@ -18,7 +18,14 @@ def _committed_steps(folder: Path) -> list[int]:
 def test_ctrl_c_exits_130_with_the_last_checkpoint_intact(tmp_path):
     out = tmp_path / "run"
     argv = [sys.executable, "-m", "zoo", "train", "regnetx32", "--epochs", "3", "--checkpoint-every", "3"]
-    proc = subprocess.Popen([*argv, "--out", str(out), "--quiet"], stderr=subprocess.PIPE, text=True)
+    # A job started in the background of a non-interactive shell (CI) inherits SIGINT ignored, and
+    # Python then installs no KeyboardInterrupt handler: give the run the default, as a terminal would.
+    proc = subprocess.Popen(
+        [*argv, "--out", str(out), "--quiet"],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 240
     while not _committed_steps(out / "checkpoints") and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
