@@ -8,9 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import zoo.cli.checks as checks
 import zoo.cli.console as console
@@ -328,16 +331,18 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_run_dir(args.model)
     args.out = str(out)  # named by the Ctrl-C line
     start = time.perf_counter()
-    result = fit(
-        cli_source(args.model),
-        config,
-        out_dir=out,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        pretrained=args.pretrained,
-        num_classes=args.num_classes,
-        progress="epochs" if args.quiet else True,
-    )
+    with _CtrlC() as ctrl_c:
+        result = fit(
+            cli_source(args.model),
+            config,
+            out_dir=out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            pretrained=args.pretrained,
+            num_classes=args.num_classes,
+            progress="epochs" if args.quiet else True,
+            on_step=ctrl_c.check,
+        )
     if jax.process_index() == 0:
         test = result.test
         print(
@@ -346,6 +351,43 @@ def _train(args: argparse.Namespace) -> int:
         )
         print(f"weights, metrics.jsonl, metrics.csv and curves.png in {out}")
     return 0
+
+
+class _CtrlC:
+    """Ctrl-C between steps, where it is never lost.
+
+    Python raises KeyboardInterrupt in whatever Python code runs when the signal comes, and where
+    that is a garbage-collection callback (jax registers one) it is printed as "Exception ignored"
+    and training goes on. Once steps run, the handler only notes the signal and the next step raises
+    it; before (data, compile) it raises at once, as Python's own handler does.
+    """
+
+    def __init__(self) -> None:
+        self.pending = self.stepping = False
+        self.previous: Any = None
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is (
+            signal.default_int_handler
+        ):
+            self.previous = signal.signal(signal.SIGINT, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if self.pending and exc[0] is None:
+            raise KeyboardInterrupt  # the run ended before a step saw it: still an interrupted run
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.pending = True
+        if not self.stepping:
+            raise KeyboardInterrupt
+
+    def check(self, step: int) -> None:
+        self.stepping = True
+        if self.pending:
+            raise KeyboardInterrupt
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
