@@ -39,6 +39,22 @@ def add_sweep_commands(sub) -> None:
     p.add_argument("--lr", type=float, default=RECIPE_DEFAULTS["lr"])
     p.add_argument("--optimizer", choices=("sgd", "nesterov", "adamw"), default=RECIPE_DEFAULTS["optimizer"])
     p.add_argument(
+        "--weight-decay",
+        type=float,
+        default=RECIPE_DEFAULTS["weight_decay"],
+        help="not applied to BN or bias parameters",
+    )
+    p.add_argument("--schedule", choices=("constant", "cosine", "step"), default=RECIPE_DEFAULTS["schedule"])
+    p.add_argument(
+        "--warmup-epochs", type=float, default=RECIPE_DEFAULTS["warmup_epochs"], help="linear warm-up length"
+    )
+    p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
+    p.add_argument(
+        "--keep-weights",
+        action="store_true",
+        help="save each trial's trained weights as DIR/weights/trial-NNNN.safetensors",
+    )
+    p.add_argument(
         "--workers", type=checks.non_negative_int, default=2, help="parallel trials on a local Ray (0: in this process)"
     )
     p.add_argument("--address", default=None, help="join the Ray cluster at ADDR (e.g. auto or host:6379)")
@@ -179,6 +195,10 @@ def cmd_run(args) -> int:
         "batch_size": args.batch_size,
         "lr": args.lr,
         "optimizer": args.optimizer,
+        "weight_decay": args.weight_decay,
+        "schedule": args.schedule,
+        "warmup_epochs": args.warmup_epochs,
+        "augment": not args.no_augment,
         "image_size": args.image_size,
         "data_dir": args.data_dir,
     }
@@ -187,7 +207,7 @@ def cmd_run(args) -> int:
     recipe_config(recipe)  # a bad setting fails here, not in every trial
     manifest = make_manifest(args.space, args.n, args.seed, bands, base, recipe, args.workers, args.address)
     trials = plan_trials(manifest, rule, bands)
-    report = run_sweep(args.out, manifest, trials, max_retries=args.max_retries)
+    report = run_sweep(args.out, manifest, trials, max_retries=args.max_retries, keep_weights=args.keep_weights)
     print(
         f"zoo sweep: {len(report.finished)} trial(s) finished, {len(report.skipped)} already done, "
         f"{len(report.failed)} failed, in {report.seconds:.0f}s; table: {args.out}/results.jsonl"

@@ -56,6 +56,8 @@ def check_row(row: Any, where: str, need: Iterable[str] = ()) -> dict[str, Any]:
                 raise SweepError(f"{where}: complexity.{key} {value!r} is not a count (an integer >= 0)")
     if "seconds" in row and not (_number(row["seconds"]) and row["seconds"] >= 0):
         raise SweepError(f"{where}: seconds {row['seconds']!r} is not a duration (a number >= 0)")
+    if "weights" in row:
+        check_weights_name(row["weights"], where)
     if "space" in row and not isinstance(row["space"], str):
         raise SweepError(f"{where}: space {row['space']!r} is not a name")
     for field in need:
@@ -67,6 +69,16 @@ def check_row(row: Any, where: str, need: Iterable[str] = ()) -> dict[str, Any]:
         except ZooError as err:
             raise SweepError(f"{where}: {err}") from None
     return row
+
+
+def check_weights_name(value: Any, where: str) -> None:
+    """SweepError unless a row's `weights` is a relative path inside the sweep folder (no '..', not absolute):
+    a table from anywhere must not point a reader at files outside it."""
+    parts = value.replace("\\", "/").split("/") if isinstance(value, str) else []
+    if not parts or value.startswith("/") or ":" in value or any(p in ("", ".", "..") for p in parts):
+        raise SweepError(
+            f"{where}: weights {value!r} is not a path inside the sweep folder (like weights/trial-0001.safetensors)"
+        )
 
 
 def check_manifest(manifest: Any, where: str) -> dict[str, Any]:

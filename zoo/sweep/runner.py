@@ -25,6 +25,7 @@ from zoo.sweep.table import append_row, open_sweep, read_rows
 from zoo.sweep.trial import SINGLE_THREAD_FLAGS, run_trial
 
 FORMAT = 1
+WEIGHTS_DIR = "weights"
 
 
 @dataclass
@@ -89,11 +90,14 @@ def run_sweep(
     max_retries: int = 3,
     ray_init: Mapping[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
+    keep_weights: bool = False,
 ) -> SweepReport:
     """Run every trial of `trials` that DIR's table lacks; record each as it finishes.
 
     `manifest['workers']` > 0 runs trials as Ray tasks (a local Ray with that many CPUs, or
     the cluster at `manifest['address']`); 0 runs them one by one in this process.
+    `keep_weights` has each worker save its trained model to DIR/weights/trial-NNNN.safetensors
+    (a path every worker must reach: a local Ray, or a folder the cluster shares).
     """
     out = Path(out)
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -103,6 +107,8 @@ def run_sweep(
     done = {row["trial"] for row in rows}
     report = SweepReport(skipped=sorted(t["trial"] for t in trials if t["trial"] in done))
     todo = [t for t in trials if t["trial"] not in done]
+    if keep_weights:
+        todo = [{**t, "weights_path": str(weights_file(out, t["trial"]).resolve())} for t in todo]
     if report.skipped:
         log(f"zoo sweep: {len(report.skipped)} trial(s) already in {out}, {len(todo)} to run")
     start = time.perf_counter()
@@ -111,6 +117,9 @@ def run_sweep(
     def record(row: dict[str, Any]) -> None:
         if row["trial"] in done:  # a retried task may report twice; the table keeps one row
             return
+        if "weights_path" in row:  # the table holds the path relative to DIR, so the folder can move
+            row = {k: v for k, v in row.items() if k != "weights_path"}
+            row["weights"] = weights_file(Path("."), row["trial"]).as_posix()
         append_row(out, row)
         done.add(row["trial"])
         report.finished.append(row["trial"])
@@ -131,6 +140,11 @@ def run_sweep(
     for index, why in sorted(report.failed.items()):
         log(f"zoo sweep: trial {index} FAILED ({why}); rerun the same command to retry it")
     return report
+
+
+def weights_file(out: Path, trial: int) -> Path:
+    """Where `--keep-weights` puts a trial's trained weights: DIR/weights/trial-NNNN.safetensors."""
+    return Path(out) / WEIGHTS_DIR / f"trial-{trial:04d}.safetensors"
 
 
 def _check_same_draws(out: Path, rows: list[dict[str, Any]], trials: list[dict[str, Any]]) -> None:

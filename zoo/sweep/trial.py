@@ -23,6 +23,7 @@ def run_trial(trial: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
 
     The row carries the trial index, space, seeds, params, spec, complexity (and the draws the
     band took), final test error (1 - top-1), loss, wall time and its parts (`timings`), the
-    host and process that ran it, and `worker_trial`: how many trials that process had run.
+    host and process that ran it, and `worker_trial`: how many trials that process had run. With
+    `trial['weights_path']` the trained model is saved there and the row names it (`weights_path`).
     """
     return process_worker().run(trial, recipe)

@@ -97,6 +97,10 @@ class TrialWorker:
             result = train(model, config, data, clock)
         self.trials_run += 1
         top1 = result["top1"]
+        kept = {}
+        if trial.get("weights_path"):
+            kept["weights_path"] = str(save_trained(result["model"], trial["weights_path"], trial))
+            clock.lap("save")
         return {
             "trial": int(trial["trial"]),
             "space": trial["space"],
@@ -118,7 +122,16 @@ class TrialWorker:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "worker_trial": self.trials_run,
+            **kept,
         }
+
+
+def save_trained(model, path: str, trial: dict[str, Any]):
+    """The trained model's whole state as safetensors at `path` (atomically: temp file + os.replace),
+    with its spec and trial index in the metadata, so `zoo.load(checkpoint_path=path)` rebuilds it."""
+    from zoo.weights.state_file import save_weights
+
+    return save_weights(model, path, metadata={"sweep_trial": str(int(trial["trial"]))})
 
 
 class _Clock:
@@ -137,8 +150,12 @@ class _Clock:
 def _train_and_evaluate(model, config, data: _Data, clock: _Clock) -> dict[str, Any]:
     """The sweep's fixed recipe on one model, from the pieces `fit` composes: train every step on
     one device, refresh BN statistics, evaluate once."""
+    from flax import nnx
+
     result = train_trial(model, config, data, clock)
-    return {k: v for k, v in result.items() if k != "state"}
+    state = result.pop("state")
+    nnx.update(model, *jax.device_get((state.params, state.rest)))
+    return {**result, "model": model}
 
 
 def train_trial(model, config, data: _Data, clock: _Clock | None = None) -> dict[str, Any]:
@@ -243,6 +260,7 @@ def _train_layerwise(model, config, data: _Data, clock: _Clock) -> dict[str, Any
         "loss": loss if math.isfinite(loss) else None,
         "train_loss": train_loss if math.isfinite(train_loss) else None,
         "diverged": not (math.isfinite(train_loss) and math.isfinite(loss)),
+        "model": trainer.trained_model(),
     }
 
 
