@@ -280,7 +280,7 @@ def test_every_sweep_command_in_the_docs_parses():
     "folder, spaces, image",
     [
         ("digits-sweep", ("anynetx_a", "regnet"), "edf.png"),
-        ("digits-edf", ("anynetx_a", "anynetx_e", "regnet"), "edf-digits.png"),
+        # digits-edf's figures are a generated block: tests/test_sweep_report.py checks it
     ],
 )
 def test_the_docs_evidence_matches_its_committed_sweep_tables(folder, spaces, image, capsys):

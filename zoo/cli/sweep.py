@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 import zoo.cli.checks as checks
 from zoo.sweep.defaults import DEFAULT_SETTING, RECIPE_DEFAULTS
@@ -256,15 +257,17 @@ def cmd_plot(args) -> int:
 
 
 def cmd_table(args) -> int:
-    from zoo.sweep.edf import format_ks, format_table, pairwise_ks, summarize
+    from zoo.sweep.edf import format_ks, format_table, ks_power_of, pair_tests, summarize
 
     summaries = _comparable([summarize(d) for d in _dirs(args.dirs)], args.mixed)
     if args.json:
-        tests = [
-            {"a": a, "b": b, "D": r.statistic, "p": r.pvalue, "n": r.n, "m": r.m, "test": r.method}
-            for a, b, r in pairwise_ks(summaries)
-        ]
-        print(json.dumps({"sweeps": [s.row() for s in summaries], "ks": tests}, indent=2))
+        out: dict[str, Any] = {
+            "sweeps": [s.row() for s in summaries],
+            "ks": [t.to_json() for t in pair_tests(summaries)],
+        }
+        if len(summaries) > 1:
+            out["power"] = ks_power_of(summaries).to_json()
+        print(json.dumps(out, indent=2))
     else:
         print(format_table(summaries))
         if len(summaries) > 1:

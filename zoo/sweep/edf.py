@@ -19,6 +19,7 @@ from zoo.atomic import atomic_path
 from zoo.errors import SweepError
 from zoo.sweep.compare import check_comparable, unique_labels
 from zoo.sweep.ks import KSResult, ks_2samp
+from zoo.sweep.stats import POWER_DRAWS, POWER_GOAL, POWER_SEED, holm, min_detectable_d
 from zoo.sweep.table import read_manifest, read_rows, space_name
 
 
@@ -125,11 +126,75 @@ def pairwise_ks(summaries: Sequence[SweepSummary]) -> list[tuple[str, str, KSRes
     ]
 
 
+@dataclass(frozen=True)
+class PairTest:
+    """One pair's KS test and its p-value after Holm's correction over all the pairs compared."""
+
+    a: str
+    b: str
+    ks: KSResult
+    holm_p: float
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.ks
+        return {"a": self.a, "b": self.b, "D": r.statistic, "p": r.pvalue, "holm_p": self.holm_p, "n": r.n,
+                "m": r.m, "test": r.method}  # fmt: skip
+
+
+def pair_tests(summaries: Sequence[SweepSummary]) -> list[PairTest]:
+    """`pairwise_ks` with each p-value Holm-adjusted over the pairs."""
+    tests = pairwise_ks(summaries)
+    adjusted = holm([r.pvalue for _, _, r in tests]) if tests else []
+    return [PairTest(a, b, r, p) for (a, b, r), p in zip(tests, adjusted)]
+
+
+@dataclass(frozen=True)
+class Power:
+    """The smallest EDF gap the KS test finds `power` of the time between the two smallest sweeps, at
+    Holm's first-step level alpha / pairs (continuous errors: no ties)."""
+
+    n: int
+    m: int
+    pairs: int
+    alpha: float
+    power: float
+    min_gap: float
+    draws: int
+    seed: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "m": self.m, "pairs": self.pairs, "alpha": self.alpha, "level": self.alpha / self.pairs,
+                "power": self.power, "min_detectable_d": self.min_gap, "draws": self.draws, "seed": self.seed}  # fmt: skip
+
+    def line(self) -> str:
+        level = f"{self.alpha:g}/{self.pairs} (Holm's first step)" if self.pairs > 1 else f"{self.alpha:g}"
+        return (
+            f"power: with n = {self.n}, {self.m} a gap D = {self.min_gap:.2f} is found {self.power:.0%} of the time "
+            f"at alpha {level}"
+        )
+
+
+def ks_power_of(summaries: Sequence[SweepSummary], alpha: float = 0.05, power: float = POWER_GOAL) -> Power:
+    """The power figure of comparing `summaries` pairwise (needs two or more)."""
+    if len(summaries) < 2:
+        raise SweepError("the power of a comparison needs two or more sweeps")
+    n, m = sorted(s.n for s in summaries)[:2]
+    pairs = len(summaries) * (len(summaries) - 1) // 2
+    gap = min_detectable_d(n, m, alpha / pairs, power, POWER_DRAWS, POWER_SEED)
+    return Power(n, m, pairs, alpha, power, gap, POWER_DRAWS, POWER_SEED)
+
+
 def format_ks(summaries: Sequence[SweepSummary]) -> str:
-    """One line per pair: D (the largest EDF gap), its p-value, the sample sizes."""
+    """One line per pair: D (the largest EDF gap), its raw and Holm-adjusted p-values, the sample sizes;
+    then the power line."""
     lines = ["two-sample Kolmogorov-Smirnov (D: largest gap between the EDFs; p: chance of a gap that large by luck)"]
-    for a, b, r in pairwise_ks(summaries):
-        lines.append(f"  {a} vs {b}: D = {r.statistic:.3f}  p = {r.pvalue:.3g}  (n = {r.n}, {r.m}; {r.method})")
+    for t in pair_tests(summaries):
+        r = t.ks
+        lines.append(
+            f"  {t.a} vs {t.b}: D = {r.statistic:.3f}  p = {r.pvalue:.3g}, Holm p = {t.holm_p:.3g}  "
+            f"(n = {r.n}, {r.m}; {r.method})"
+        )
+    lines.append(ks_power_of(summaries).line())
     return "\n".join(lines)
 
 

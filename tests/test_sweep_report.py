@@ -1,0 +1,178 @@
+"""Holm's correction, the KS test's power, and the report block that docs/design-spaces.md embeds."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zoo.errors import SweepError
+from zoo.sweep.ks import _exact_pvalue
+from zoo.sweep.report import main, read_seed_noise
+from zoo.sweep.stats import critical_gap, holm, ks_power, min_detectable_d
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "design-spaces.md"
+DATA = ROOT / "docs" / "data" / "digits-edf"
+DIGITS = [str(DATA / space) for space in ("anynetx_a", "anynetx_e", "regnet")]
+DIGITS_ARGS = [*DIGITS, "--seed-noise", str(DATA / "seed-noise.json"), "--name", "digits"]
+
+
+# -- Holm ------------------------------------------------------------------------------------
+def test_holm_matches_the_textbook_example():
+    # Four hypotheses (Wikipedia, "Holm-Bonferroni method"): sorted 0.005, 0.01, 0.03, 0.04 times
+    # 4, 3, 2, 1 give 0.02, 0.03, 0.06, 0.04 -> 0.06 after the running maximum.
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def test_holm_caps_at_one_and_leaves_a_single_p_alone():
+    assert holm([0.6, 0.7]) == [1.0, 1.0]
+    assert holm([0.04]) == [0.04]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=12), st.sampled_from([0.01, 0.05, 0.1]))
+def test_holm_rejects_exactly_what_the_step_down_procedure_rejects(pvalues, alpha):
+    adjusted = holm(pvalues)
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    rejected = set()
+    for rank, i in enumerate(order):  # Holm 1979: stop at the first p_(k) > alpha / (m - k + 1)
+        if pvalues[i] > alpha / (len(pvalues) - rank):
+            break
+        rejected.add(i)
+    # a p-value lying on the boundary may round either way in floating point
+    on_edge = {i for i, p in enumerate(adjusted) if math.isclose(p, alpha, rel_tol=1e-9)}
+    assert {i for i, p in enumerate(adjusted) if p <= alpha} - on_edge == rejected - on_edge
+    assert all(p <= a <= 1.0 for p, a in zip(pvalues, adjusted))
+
+
+def test_holm_refuses_what_is_not_a_p_value():
+    with pytest.raises(SweepError, match=r"p-values in \[0, 1\]"):
+        holm([0.5, 1.5])
+
+
+# -- power ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("n, m, alpha", [(10, 10, 0.05), (30, 20, 0.05), (100, 100, 0.05 / 3)])
+def test_the_critical_gap_is_the_smallest_d_that_rejects(n, m, alpha):
+    d = critical_gap(n, m, alpha)
+    assert _exact_pvalue(d, n, m) < alpha <= _exact_pvalue(d - 1 / (n * m), n, m)
+
+
+def test_power_at_no_gap_is_near_alpha():
+    # The exact test without ties rejects at most alpha of the time (less: D is discrete).
+    rate = ks_power(40, 40, 0.0, 0.05, draws=4000, seed=1)
+    assert 0.02 <= rate <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 4000)
+
+
+def test_power_grows_with_the_gap():
+    powers = [ks_power(50, 50, d, 0.05) for d in np.linspace(0, 0.6, 13)]
+    assert powers == sorted(powers) and powers[0] < 0.1 and powers[-1] > 0.99
+
+
+def test_power_grows_with_the_number_of_models():
+    powers = [ks_power(n, n, 0.2, 0.05) for n in (10, 25, 50, 100, 200)]
+    assert powers == sorted(powers) and powers[-1] > powers[0] + 0.5
+
+
+def test_power_is_deterministic_for_a_seed():
+    assert ks_power(30, 40, 0.3, 0.05, seed=7) == ks_power(30, 40, 0.3, 0.05, seed=7)
+
+
+def test_the_min_detectable_gap_is_found_with_the_asked_power():
+    d = min_detectable_d(100, 100, 0.05 / 3)
+    assert ks_power(100, 100, d, 0.05 / 3) >= 0.8 > ks_power(100, 100, d - 0.01, 0.05 / 3)
+    assert min_detectable_d(200, 200, 0.05 / 3) < d < min_detectable_d(50, 50, 0.05 / 3)
+
+
+def test_power_of_100_models_is_fast():
+    import time
+
+    start = time.process_time()
+    min_detectable_d(100, 100, 0.05 / 3)
+    assert time.process_time() - start < 1.0
+
+
+# -- the report block ----------------------------------------------------------------------------
+def test_the_digits_block_in_the_docs_matches_its_data(capsys):
+    assert main([*DIGITS_ARGS, "--check", str(DOC)]) == 0, capsys.readouterr().err
+    assert "matches the data" in capsys.readouterr().out
+    assert (ROOT / "docs" / "img" / "edf-digits.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_check_names_the_first_line_that_differs(tmp_path, capsys):
+    doc = tmp_path / "doc.md"
+    text = DOC.read_text()
+    edited = text.replace("| anynetx_e | 100 | 0.83 |", "| anynetx_e | 100 | 0.84 |", 1)
+    assert edited != text
+    doc.write_text(edited)
+    assert main([*DIGITS_ARGS, "--check", str(doc)]) == 1
+    err = capsys.readouterr().err
+    line = edited.splitlines().index(next(x for x in edited.splitlines() if "| anynetx_e | 100 | 0.84 |" in x)) + 1
+    assert f"{doc}:{line}: the block `digits` differs" in err
+    assert "doc:  | anynetx_e | 100 | 0.84 |" in err and "data: | anynetx_e | 100 | 0.83 |" in err
+
+
+def test_write_replaces_only_the_block_and_then_check_passes(tmp_path, capsys):
+    doc = tmp_path / "doc.md"
+    doc.write_text("# Title\n\nbefore\n\n<!-- report: digits -->\nold numbers\n<!-- /report: digits -->\n\nafter\n")
+    assert main([*DIGITS_ARGS, "--write", str(doc)]) == 0
+    text = doc.read_text()
+    assert text.startswith("# Title\n\nbefore\n\n<!-- report: digits -->\n") and text.endswith(
+        "<!-- /report: digits -->\n\nafter\n"
+    )
+    assert "old numbers" not in text and "| anynetx_a vs regnet |" in text
+    assert main([*DIGITS_ARGS, "--check", str(doc)]) == 0
+    assert main([*DIGITS_ARGS, "--write", str(doc)]) == 0
+    assert "already up to date" in capsys.readouterr().out and doc.read_text() == text
+    assert [p.name for p in tmp_path.iterdir()] == ["doc.md"]  # no temp file left
+
+
+def test_a_doc_without_the_block_is_an_error_saying_what_to_add(tmp_path, capsys):
+    doc = tmp_path / "doc.md"
+    doc.write_text("no block here\n")
+    assert main([*DIGITS_ARGS, "--check", str(doc)]) == 2
+    assert "<!-- report: digits -->" in capsys.readouterr().err
+
+
+def test_the_block_holds_each_section(capsys, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    assert main([str(data / "anynetx_a"), str(data / "regnet"), "--name", "two"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("<!-- report: two -->\n") and out.endswith("<!-- /report: two -->\n")
+    for heading in ("| space | n | min | p10 |", "| space | below 20% |", "| space | trial | build |", "| pair |"):
+        assert heading in out
+    assert "power: with n = 100, 100 a gap D = " in out and "Seed noise" not in out
+
+
+def write_noise(tmp_path, **changes) -> Path:
+    noise = {"errors": [[1.0, 3.0], [5.0, 7.0]], "bitwise_rerun_equal": False, "rerun_correlation": 0.5}
+    path = tmp_path / "noise.json"
+    path.write_text(json.dumps({**noise, **changes}))
+    return path
+
+
+def test_seed_noise_figures_come_from_the_errors(tmp_path):
+    noise = read_seed_noise(write_noise(tmp_path))
+    # each model is 1 point from its mean; the means (2 and 6) are 2 points from theirs
+    assert (noise.within_sd, noise.between_sd, noise.ratio) == (1.0, 2.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        ({"errors": [[1.0, 2.0]]}, "at least two models"),
+        ({"errors": [[1.0, "x"], [1.0, 2.0]]}, "at least two models"),
+        ({"bitwise_rerun_equal": "no"}, "true or false"),
+        ({"rerun_correlation": 1.5}, "not a correlation"),
+    ],
+)
+def test_a_bad_seed_noise_file_is_refused_naming_the_field(tmp_path, change, said):
+    with pytest.raises(SweepError, match=said):
+        read_seed_noise(write_noise(tmp_path, **change))
