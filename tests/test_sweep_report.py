@@ -176,3 +176,17 @@ def test_seed_noise_figures_come_from_the_errors(tmp_path):
 def test_a_bad_seed_noise_file_is_refused_naming_the_field(tmp_path, change, said):
     with pytest.raises(SweepError, match=said):
         read_seed_noise(write_noise(tmp_path, **change))
+
+
+def test_table_prints_holm_and_power_in_text_and_json(capsys):
+    from zoo.cli import main as zoo_main
+
+    assert zoo_main(["sweep", "table", *DIGITS]) == 0
+    out = capsys.readouterr().out
+    assert "anynetx_a vs anynetx_e: D = 0.180  p = 0.04, Holm p = 0.12" in out
+    assert out.rstrip().endswith("is found 80% of the time at alpha 0.05/3 (Holm's first step)")
+    assert zoo_main(["sweep", "table", "--json", *DIGITS]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [round(t["holm_p"], 2) for t in data["ks"]] == [0.12, 0.95, 0.12]
+    assert data["power"]["pairs"] == 3 and data["power"]["level"] == pytest.approx(0.05 / 3)
+    assert data["power"]["min_detectable_d"] == pytest.approx(min_detectable_d(100, 100, 0.05 / 3))
