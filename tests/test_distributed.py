@@ -174,7 +174,7 @@ def test_two_processes_train_together_on_loopback(data_dir, tmp_path):
     finally:
         for p in procs:
             p.kill()
-    for p, (stdout, stderr) in zip(procs, outputs):
+    for p, (_stdout, stderr) in zip(procs, outputs):
         assert p.returncode == 0, stderr[-3000:]
     assert "on 2 device(s)" in outputs[0][0]  # process 0 reports; both processes' devices took part
     assert "test: top-1" not in outputs[1][0]  # only process 0 reports and writes

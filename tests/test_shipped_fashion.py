@@ -4,6 +4,9 @@ is right on real Fashion-MNIST test images, and says what inputs it expects (iss
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+import shlex
 import warnings
 from pathlib import Path
 
@@ -89,3 +92,51 @@ def test_the_shipped_model_pushed_and_loaded_back_predicts_the_sample_identicall
     a, b = zoo.predict(shipped, paths, top_k=3), zoo.predict(back, paths, top_k=3)
     assert [p.indices for p in a] == [p.indices for p in b]
     assert [p.labels for p in a] == [p.labels for p in b]
+
+
+# -- docs/reproduce.md: its tables are the committed runs, its push command works ----------------------
+REPRODUCE = Path(__file__).resolve().parents[1] / "docs" / "reproduce.md"
+RUNS = REPRODUCE.parent / "data" / "reproduce"
+
+
+def doc_table(heading: str) -> list[list[str]]:
+    """The rows of the first per-epoch table after `heading` in docs/reproduce.md."""
+    text = REPRODUCE.read_text().split(heading, 1)[1]
+    rows = [line for line in text.splitlines() if re.match(r"\| \d+ \|", line)]
+    rows = rows[: next((i for i in range(1, len(rows)) if rows[i].startswith("| 1 |")), len(rows))]
+    return [[cell.strip().strip("*") for cell in row.strip("|").split("|")] for row in rows]
+
+
+@pytest.mark.parametrize(
+    "heading, metrics",
+    [("## The shipped model", "best-28px.metrics.jsonl"), ("## The seed's exact recipe", "seed96.metrics.jsonl")],
+)
+def test_the_reproduction_tables_are_the_committed_metrics(heading, metrics):
+    runs = [json.loads(line) for line in (RUNS / metrics).read_text().splitlines()]
+    expected = [
+        [str(r["epoch"]), f"{r['lr']:.4f}", f"{r['train_loss']:.3f}", f"{r['train_acc']:.3f}",
+         f"{r['val_loss']:.3f}", f"{r['val_acc']:.4f}", f"{r['seconds']:.0f}"]
+        for r in runs
+    ]  # fmt: skip
+    assert doc_table(heading) == expected and len(expected) == 10
+
+
+def test_the_seed_recipe_weights_are_right_on_the_sample_at_their_reported_accuracy(cold_offline):
+    files, labels = sample()
+    model = zoo.load(f"local-dir:{RUNS / 'seed96-run'}")
+    reported = json.loads((RUNS / "seed96.metrics.jsonl").read_text().splitlines()[-1])["val_acc"]
+    assert zoo.data_config(model).input_size == 96
+    predictions = zoo.predict(model, [str(f) for f in files], top_k=1)
+    assert np.mean([p.indices[0] == y for p, y in zip(predictions, labels)]) >= reported - MARGIN
+
+
+def test_the_documented_push_of_the_seed_recipe_run_loads_back_identical(hub, monkeypatch):
+    monkeypatch.chdir(REPRODUCE.parents[1])
+    push = next(line for line in REPRODUCE.read_text().splitlines() if line.startswith("zoo push "))
+    assert main(shlex.split(push)[1:]) == 0
+    repo = shlex.split(push)[3]
+    back, local = zoo.load(f"hf-hub:{repo}"), zoo.load(f"local-dir:{RUNS / 'seed96-run'}")
+    paths = [str(f) for f in sample()[0][::10]]
+    assert [p.indices for p in zoo.predict(back, paths, top_k=3)] == [
+        p.indices for p in zoo.predict(local, paths, top_k=3)
+    ]

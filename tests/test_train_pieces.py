@@ -12,12 +12,14 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import zoo
-from zoo.errors import TrainConfigError
+from zoo.cli.train import as_flags
+from zoo.data.arrays import array_splits
+from zoo.errors import InputMismatchWarning, TrainConfigError
 from zoo.sweep.worker import TrialWorker, recipe_config, train_trial
 from zoo.train import TrainConfig, fit
-from zoo.cli.train import as_flags
 from zoo.train.epoch import EpochMeter, StepInfo, run_epoch
 from zoo.train.evaluate import eval_batch_size, even_batch_size
+from zoo.train.run import dominant_background
 
 TINY = zoo.ModelSpec(
     stages=(zoo.StageSpec(1, 8, 4, 1.0, 2), zoo.StageSpec(1, 16, 8, 1.0, 2)),
@@ -169,6 +171,27 @@ def test_fit_on_digits_carries_the_digit_names_and_its_normalisation(data_dir, t
     assert config.mean != zoo.data_config(zoo.create(TINY)).mean
     image = np.random.default_rng(2).integers(0, 256, (8, 8), dtype=np.uint8)
     _same_predictions(result.model, tmp_path / "run", [image])
+
+
+def test_fit_learns_the_training_images_background_and_saves_it(tmp_path):
+    images = np.zeros((24, 12, 12, 1), np.uint8)  # light shapes on black, as Fashion-MNIST
+    images[:12, 3:9, 3:9] = 255
+    images[12:, 2:10, 5:7] = 200
+    labels = (np.arange(24) >= 12).astype(np.int64)
+    result = fit(TINY.replace(num_classes=2), data=(images, labels), epochs=1, batch_size=8, image_size=12,
+                 precise_bn_images=0, out_dir=tmp_path / "run", progress=False)  # fmt: skip
+    assert zoo.data_config(result.model).background == "dark"
+    assert zoo.data_config(zoo.load(f"local-dir:{tmp_path / 'run'}")).background == "dark"
+    with pytest.warns(InputMismatchWarning, match="light background"):
+        zoo.predict(result.model, 255 - images[0])
+
+
+def test_no_background_is_claimed_where_the_training_images_disagree():
+    images = np.zeros((20, 8, 8, 1), np.uint8)
+    images[::2] = 255  # half on white, half on black
+    split = array_splits((images, np.zeros(20, np.int64)), None, None)[0]
+    assert dominant_background(split) is None
+    assert dominant_background(array_splits((images[1::2], np.zeros(10, np.int64)), None, None)[0]) == "dark"
 
 
 # -- per-epoch evaluation and precise BN: compiled once, little padding ---------------------------------

@@ -145,7 +145,7 @@ def fit(
     try:
         if out is not None and main_process:
             with writing(out / "model.safetensors", "the final weights", None):
-                save_weights(run.model, out, run.eval_pipe, run.class_names, training=_saved_note(config, last))
+                save_weights(run.model, out, run.eval_pipe, run.class_names, _saved_note(config, last), run.background)
     finally:
         if claim is not None:
             claim.release()

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from zoo.data import ImageSplit, Pipeline, normalization_for, open_split, steps_per_epoch
 from zoo.data.arrays import ARRAYS, array_splits
 from zoo.data.mixing import Mixing
@@ -32,6 +34,7 @@ class RunData:
     eval_pipe: Pipeline
     steps_per_epoch: int
     class_names: tuple[str, ...] | None = field(default=None)
+    background: str | None = None
 
 
 def open_run(
@@ -65,9 +68,26 @@ def open_run(
     train_pipe = train_pipeline(config, size, spec.in_channels, norm, train.flip_safe, spec.num_classes)
     eval_pipe = Pipeline(size, spec.in_channels, norm)
     names = tuple(train.class_names) if train.class_names is not None else None
-    attach_data_config(model, eval_pipe, names)
+    background = dominant_background(train)
+    attach_data_config(model, eval_pipe, names, background)
     per_epoch = steps_per_epoch(len(train), config.batch_size, train=True)
-    return RunData(model, config, train, test, train_pipe, eval_pipe, per_epoch, names)
+    return RunData(model, config, train, test, train_pipe, eval_pipe, per_epoch, names, background)
+
+
+def dominant_background(split: ImageSplit, count: int = 256, agreement: float = 0.9) -> str | None:
+    """'dark' or 'light' where at least `agreement` of `count` evenly spaced training images share it
+    (Fashion-MNIST: dark), else None: what zoo.predict warns against, learned from the data itself."""
+    from zoo.predict import background_of
+
+    if len(split) == 0:
+        return None
+    indices = np.unique(np.linspace(0, len(split) - 1, min(count, len(split))).astype(int))
+    images, _ = split.read(indices)
+    kinds = [background_of(image.astype(np.float32) / 255.0) for image in images]
+    for kind in ("dark", "light"):
+        if kinds.count(kind) >= agreement * len(kinds):
+            return kind
+    return None
 
 
 def train_pipeline(
@@ -83,22 +103,26 @@ def train_pipeline(
     return Pipeline(size, channels, norm, augment=config.augment, flip=flip, mixing=mixing, randaugment=randaugment)
 
 
-def preprocessing_of(pipeline: Pipeline):
+def preprocessing_of(pipeline: Pipeline, background: str | None = None):
     """The saved form (config.json's `preprocessing`) of an eval pipeline."""
     from zoo.weights.config import DataConfig
 
     order = "L" if pipeline.channels == 1 else "RGB" if pipeline.channels == 3 else "C" * pipeline.channels
     norm = pipeline.normalization
-    return DataConfig(pipeline.image_size, tuple(norm.mean), tuple(norm.std), "bilinear", 1.0, order)
+    return DataConfig(
+        pipeline.image_size, tuple(norm.mean), tuple(norm.std), "bilinear", 1.0, order, background=background
+    )
 
 
-def attach_data_config(model, pipeline: Pipeline, labels) -> None:
-    """Give `model` the data config of `pipeline` and the class names (where there is one per class)."""
+def attach_data_config(model, pipeline: Pipeline, labels, background: str | None = None) -> None:
+    """Give `model` the data config of `pipeline`, the class names (where there is one per class) and
+    the training images' background."""
     from dataclasses import replace
 
     from zoo.data_config import attach
 
-    attach(model, replace(preprocessing_of(pipeline), labels=tuple(labels) if labels is not None else None))
+    config = preprocessing_of(pipeline, background)
+    attach(model, replace(config, labels=tuple(labels) if labels is not None else None))
 
 
 def build_model(model, *, num_classes: int, image_size: int | None, pretrained: bool | str, seed: int):
@@ -134,7 +158,14 @@ def open_data(config: TrainConfig, data, test_data, class_names) -> tuple[TrainC
     )
 
 
-def save_weights(model, out_dir: Path, pipeline: Pipeline, labels, training: dict[str, Any] | None = None) -> None:
+def save_weights(
+    model,
+    out_dir: Path,
+    pipeline: Pipeline,
+    labels,
+    training: dict[str, Any] | None = None,
+    background: str | None = None,
+) -> None:
     """model.safetensors + config.json with the preprocessing and, where they fit, the class names (and
     `training`: which weights were saved, when there was a choice)."""
     try:
@@ -147,7 +178,8 @@ def save_weights(model, out_dir: Path, pipeline: Pipeline, labels, training: dic
     if labels is not None and len(labels) != model.spec.num_classes:
         labels = None
     extra = {"training": training} if training else None
-    save_pretrained(model, out_dir, preprocessing=preprocessing_of(pipeline), labels=labels, extra=extra)
+    preprocessing = preprocessing_of(pipeline, background)
+    save_pretrained(model, out_dir, preprocessing=preprocessing, labels=labels, extra=extra)
 
 
 def check_same_run(meta: dict[str, Any], config: TrainConfig, where: Path) -> None:
