@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,16 @@ OLD_RECIPE = {
     "image_size": 16,
 }
 OLD_SETTING = {"image_size": 16, "stem": "simple", "stem_width": 16, "flops": "2M:4M"}
+# The Fashion-MNIST experiment's setting and recipe (issue 23; bench/NOTES.md section 19).
+FASHION_SETTING = {
+    "image_size": 16,
+    "stem": "cifar",
+    "stem_width": 16,
+    "flops": "2M:4M",
+    "options": {"zero_init_last_bn": True},
+}
+FASHION_CHANGES = {"dataset": "fashion_mnist", "epochs": 1, "batch_size": 128, "lr": 0.2, "warmup_epochs": 0.1,
+                   "augment": False}  # fmt: skip
 
 _OLD_TRIAL = """
 import json, sys, time
@@ -115,7 +126,8 @@ def show(name: str, rows: list[dict]) -> float:
     for r in rows:
         print("  " + "  ".join(f"{r.get(p, 0.0):8.2f}" for p in [*parts, "total"]) + f"  {100 * r['error']:8.2f}")
     mean = sum(r["total"] for r in rows) / len(rows)
-    print(f"  mean {mean:.2f} s/trial -> {3600 / mean:.0f} trials per hour per core")
+    median = statistics.median(r["total"] for r in rows)
+    print(f"  mean {mean:.2f} s/trial, median {median:.2f} -> {3600 / mean:.0f} trials per hour per core")
     return mean
 
 
@@ -125,10 +137,19 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3)
     parser.add_argument("--skip-before", action="store_true")
     parser.add_argument("--skip-old", action="store_true", help="skip the worker on the old setting too")
+    parser.add_argument(
+        "--fashion-mnist", action="store_true", help="only the worker on the Fashion-MNIST experiment's setting"
+    )
     args = parser.parse_args()
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     from zoo.sweep.defaults import DEFAULT_SETTING, default_recipe
 
+    if args.fashion_mnist:
+        recipe = default_recipe(**FASHION_CHANGES, image_size=FASHION_SETTING["image_size"])
+        show(
+            "one TrialWorker, Fashion-MNIST setting", run_after(trials_for(args.space, args.n, FASHION_SETTING), recipe)
+        )
+        return
     old_trials = [] if args.skip_before and args.skip_old else trials_for(args.space, args.n, OLD_SETTING)
     means = {}
     if not args.skip_before:

@@ -173,6 +173,9 @@ def test_one_worker_runs_several_trials_and_each_is_recorded_once(tmp_path):
     assert all(
         0.0 <= r["error"] <= 1.0 and set(r["timings"]) >= {"data", "build", "compile", "train", "eval"} for r in rows
     )
+    # what bitwise reruns depend on besides the code, so a drift between tables can be traced to it
+    assert {r["machine"]["backend"] for r in rows} == {jax.default_backend()}
+    assert {r["machine"]["jax"] for r in rows} == {jax.__version__} and all(r["machine"]["cpu"] for r in rows)
     again = run_sweep(tmp_path, manifest, tiny_trials(3), log=lambda _: None)
     assert again.skipped == [0, 1, 2] and not again.finished and len(read_rows(tmp_path)) == 3
 

@@ -137,16 +137,16 @@ def _timing_rows(summaries: Sequence[SweepSummary]) -> list[list[str]]:
 
 
 def _seed_noise_lines(noise: SeedNoise) -> list[str]:
-    corr = f"{noise.rerun_correlation:.2f}" if noise.rerun_correlation is not None else "not measured"
     lines = [
         f"Seed noise ({noise.models} models, {noise.seeds}+ training seeds each):",
         "",
         f"- within-model sd: {noise.within_sd:.2f} points (one model, other seeds)",
         f"- between-model sd: {noise.between_sd:.2f} points (the models' mean errors)",
         f"- ratio between / within: {noise.ratio:.2f}",
-        f"- rerun correlation (same model and seed, another machine): {corr}",
-        f"- bitwise rerun equal: {'yes' if noise.bitwise_rerun_equal else 'no'}",
+        f"- bitwise rerun equal (same model and seed): {'yes' if noise.bitwise_rerun_equal else 'no'}",
     ]
+    if noise.rerun_correlation is not None:
+        lines.insert(-1, f"- rerun correlation (same model and seed, another machine): {noise.rerun_correlation:.2f}")
     if noise.source:
         lines += ["", f"Source: {noise.source}"]
     return lines

@@ -11,11 +11,14 @@ Each row records where its time went (`timings`) and how many trials its process
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import platform
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -120,10 +123,31 @@ class TrialWorker:
             "conv_lowering": lowering,
             "layerwise": layerwise,
             "host": socket.gethostname(),
+            "machine": machine(),
             "pid": os.getpid(),
             "worker_trial": self.trials_run,
             **kept,
         }
+
+
+@functools.cache
+def machine() -> dict[str, str]:
+    """What a result's float rounding depends on besides the code: the CPU model, its widest vector
+    instruction set, the backend and jax's version (reruns are bitwise equal only where these are)."""
+    cpu, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                cpu = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+            if cpu and flags:
+                break
+    except OSError:  # not Linux: the processor string alone
+        pass
+    isa = next((name for name in ("avx512f", "avx2", "avx") if name in flags), platform.machine())
+    return {"cpu": cpu, "isa": isa, "backend": jax.default_backend(), "jax": jax.__version__}
 
 
 def save_trained(model, path: str, trial: dict[str, Any]):
