@@ -136,7 +136,8 @@ def main() -> None:
             "spaces": spaces,
             "models": len(errors),
             "seeds": args.seeds,
-            "errors": errors,
+            "errors": list(errors.values()),  # one list per model, in `model_names`' order
+            "model_names": list(errors),
             "within_sd": within,
             "between_sd": between,
             "ratio": ratio,

@@ -38,8 +38,8 @@ OLD_RECIPE = {
 OLD_SETTING = {"image_size": 16, "stem": "simple", "stem_width": 16, "flops": "2M:4M"}
 # The Fashion-MNIST experiment's setting and recipe (issue 23; bench/NOTES.md section 19).
 FASHION_SETTING = {
-    "image_size": 16,
-    "stem": "cifar",
+    "image_size": 28,
+    "stem": "simple",
     "stem_width": 16,
     "flops": "2M:4M",
     "options": {"zero_init_last_bn": True},

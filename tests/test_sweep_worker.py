@@ -248,6 +248,24 @@ def test_push_then_a_fresh_cache_reads_the_same_table_pinned_by_revision(hub, tm
     assert [r["error"] for r in read_rows(fetch_sweep("hf-hub:zoo-test/tiny-population"))] == [0.9]
 
 
+def test_the_card_states_the_machines_and_the_recipes_seed_noise(hub, tmp_path, capsys):
+    import yaml
+
+    local = tmp_path / "sweep"
+    _finished_sweep(local, [0.1, 0.2])
+    noise = tmp_path / "noise.json"
+    noise.write_text(json.dumps({"errors": [[10.0, 12.0], [20.0, 22.0]], "bitwise_rerun_equal": True}))
+    assert main(["sweep", "push", str(local), "zoo-test/noisy", "--seed-noise", str(noise)]) == 0
+    commit = capsys.readouterr().out.split("at commit ")[1].split(";")[0]
+    files = hub.state.repos["datasets/zoo-test/noisy"].commits[commit]
+    card = files["README.md"].decode()
+    front = yaml.safe_load(card.split("---")[1])["anynet_zoo_sweep"]
+    assert front["machines"] == [{"cpu": "not recorded"}]  # these rows predate the machine field
+    assert front["seed_noise"] == {"within_model_sd": 1.0, "between_model_sd": 5.0, "bitwise_rerun_equal": True}
+    assert "within-model sd 1.00 points, between-model sd 5.00 points (ratio 5.00)" in card
+    assert json.loads(files["seed-noise.json"]) == json.loads(noise.read_text())
+
+
 def test_a_missing_population_is_one_typed_error(hub):
     from zoo.errors import HubError
     from zoo.sweep.hub import fetch_sweep

@@ -89,6 +89,12 @@ def add_sweep_commands(sub) -> None:
     p.add_argument("repo_id", metavar="ORG/NAME", help="dataset repo to create or update")
     p.add_argument("--revision", default=None, help="branch to commit to (default main)")
     p.add_argument("--private", action="store_true", default=None)
+    p.add_argument(
+        "--seed-noise",
+        default=None,
+        metavar="FILE",
+        help="the recipe's seed-noise JSON (bench/sweep_seeds.py --json): stated in the card and uploaded",
+    )
     p.set_defaults(func=cmd_push)
 
     p = cmds.add_parser("fit", help="fit the RegNet rule (w0, wa, wm, depth) to a sweep's best models")
@@ -238,7 +244,9 @@ def _comparable(summaries, mixed: bool):
 def cmd_push(args) -> int:
     from zoo.sweep.hub import push_sweep
 
-    commit = push_sweep(args.dir, args.repo_id, revision=args.revision, private=args.private)
+    commit = push_sweep(
+        args.dir, args.repo_id, revision=args.revision, private=args.private, seed_noise=args.seed_noise
+    )
     print(
         f"pushed {args.dir} to dataset {args.repo_id} at commit {commit}; read it back with "
         f"`zoo sweep table hf-hub:{args.repo_id}@{commit}`"

@@ -26,6 +26,7 @@ from zoo.sweep.table import MANIFEST, RESULTS, read_manifest, read_rows
 PREFIX = "hf-hub:"
 PARQUET = "results.parquet"
 PLOT = "edf.png"
+SEED_NOISE = "seed-noise.json"
 
 
 def results_parquet(rows: list[dict[str, Any]]) -> bytes:
@@ -68,11 +69,34 @@ def rows_from_parquet(path: Path, where: str | None = None) -> list[dict[str, An
     return rows
 
 
-def dataset_card(manifest: dict[str, Any], rows: list[dict[str, Any]], repo_id: str) -> str:
-    """README.md: YAML front matter (space, bands, recipe, dataset, counts) and a short body."""
+def machines_of(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The distinct machines (cpu, isa, backend, jax) the rows were trained on; rows from before
+    sweeps recorded it count as {"cpu": "not recorded"}."""
+    seen: list[dict[str, str]] = []
+    for row in rows:
+        machine = row.get("machine") or {"cpu": "not recorded"}
+        if machine not in seen:
+            seen.append(machine)
+    return seen
+
+
+def _noise_lines(noise) -> str:
+    lines = (
+        f"Seed noise of this recipe ({noise.models} models x {noise.seeds}+ seeds): within-model sd "
+        f"{noise.within_sd:.2f} points, between-model sd {noise.between_sd:.2f} points (ratio {noise.ratio:.2f}); "
+        f"the same model and seed rerun with the same code is {'' if noise.bitwise_rerun_equal else 'not '}"
+        "bitwise equal."
+    )
+    return lines + (f" Source: {noise.source}" if noise.source else "") + "\n\n"
+
+
+def dataset_card(manifest: dict[str, Any], rows: list[dict[str, Any]], repo_id: str, seed_noise=None) -> str:
+    """README.md: YAML front matter (space, bands, recipe, dataset, counts, machines, seed noise) and a
+    short body; `seed_noise` is a zoo.sweep.report.SeedNoise of the recipe, where one was measured."""
     import yaml
 
     errors = sorted(float(r["error"]) for r in rows)
+    machines = machines_of(rows)
     recipe = manifest.get("recipe", {})
     front = {
         "tags": ["anynet-zoo", "design-space", "edf", str(manifest.get("space"))],
@@ -86,8 +110,15 @@ def dataset_card(manifest: dict[str, Any], rows: list[dict[str, Any]], repo_id: 
             "sweep_seed": manifest.get("seed"),
             "trials_planned": manifest.get("n"),
             "trials_finished": len(rows),
+            "machines": machines,
         },
     }
+    if seed_noise is not None:
+        front["anynet_zoo_sweep"]["seed_noise"] = {
+            "within_model_sd": round(seed_noise.within_sd, 4),
+            "between_model_sd": round(seed_noise.between_sd, 4),
+            "bitwise_rerun_equal": seed_noise.bitwise_rerun_equal,
+        }
     median = errors[len(errors) // 2] if errors else float("nan")
     body = (
         f"# {repo_id}: {len(rows)} models sampled from `{manifest.get('space')}`\n\n"
@@ -99,17 +130,28 @@ def dataset_card(manifest: dict[str, Any], rows: list[dict[str, Any]], repo_id: 
         if errors
         else f"# {repo_id}\n\nNo finished trials yet.\n\n"
     )
+    body += "Trained on: " + "; ".join(", ".join(m.values()) for m in machines) + ".\n\n"
+    if seed_noise is not None:
+        body += _noise_lines(seed_noise)
     body += f"![error EDF]({PLOT})\n\nRead it back: `zoo sweep table hf-hub:{repo_id}@<commit>`.\n"
     return "---\n" + yaml.safe_dump(front, sort_keys=False) + "---\n\n" + body
 
 
 def push_sweep(
-    directory: str | os.PathLike, repo_id: str, *, revision: str | None = None, private: bool | None = None
+    directory: str | os.PathLike,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    private: bool | None = None,
+    seed_noise: str | os.PathLike | None = None,
 ) -> str:
-    """Publish sweep `directory` as dataset repo `repo_id` in one commit; returns the commit id."""
+    """Publish sweep `directory` as dataset repo `repo_id` in one commit; returns the commit id.
+    `seed_noise` (the JSON `python -m zoo.sweep.report --seed-noise` reads) goes into the card and
+    the repo, so a reader knows how far reseeding alone moves one model."""
     from huggingface_hub import CommitOperationAdd
 
     from zoo.sweep.edf import plot_edfs, summarize
+    from zoo.sweep.report import read_seed_noise
 
     check_repo_id(repo_id)
     if revision is not None:
@@ -121,6 +163,7 @@ def push_sweep(
     rows = read_rows(directory, need=("complexity",))
     if not rows:
         raise SweepError(f"{directory} has no finished trials to publish; run the sweep first")
+    noise = read_seed_noise(seed_noise) if seed_noise is not None else None
     s = hub_settings()
     if s.offline:
         raise HubError(f"cannot push to {repo_id!r}: offline mode is on (HF_HUB_OFFLINE); unset it to push")
@@ -131,9 +174,11 @@ def push_sweep(
             CommitOperationAdd(path_in_repo=MANIFEST, path_or_fileobj=(directory / MANIFEST).read_bytes()),
             CommitOperationAdd(path_in_repo=PLOT, path_or_fileobj=plot.read_bytes()),
             CommitOperationAdd(
-                path_in_repo="README.md", path_or_fileobj=dataset_card(manifest, rows, repo_id).encode()
+                path_in_repo="README.md", path_or_fileobj=dataset_card(manifest, rows, repo_id, noise).encode()
             ),
         ]
+        if seed_noise is not None:
+            ops.append(CommitOperationAdd(path_in_repo=SEED_NOISE, path_or_fileobj=Path(seed_noise).read_bytes()))
         return commit_files(
             repo_id,
             ops,
