@@ -98,23 +98,24 @@ def dataset_card(manifest: dict[str, Any], rows: list[dict[str, Any]], repo_id: 
     errors = sorted(float(r["error"]) for r in rows)
     machines = machines_of(rows)
     recipe = manifest.get("recipe", {})
+    about: dict[str, Any] = {
+        "space": manifest.get("space"),
+        "bands": manifest.get("bands", {}),
+        "dataset": recipe.get("dataset"),
+        "recipe": recipe,
+        "base": manifest.get("base", {}),
+        "sweep_seed": manifest.get("seed"),
+        "trials_planned": manifest.get("n"),
+        "trials_finished": len(rows),
+        "machines": machines,
+    }
     front = {
         "tags": ["anynet-zoo", "design-space", "edf", str(manifest.get("space"))],
         "configs": [{"config_name": "default", "data_files": PARQUET}],
-        "anynet_zoo_sweep": {
-            "space": manifest.get("space"),
-            "bands": manifest.get("bands", {}),
-            "dataset": recipe.get("dataset"),
-            "recipe": recipe,
-            "base": manifest.get("base", {}),
-            "sweep_seed": manifest.get("seed"),
-            "trials_planned": manifest.get("n"),
-            "trials_finished": len(rows),
-            "machines": machines,
-        },
+        "anynet_zoo_sweep": about,
     }
     if seed_noise is not None:
-        front["anynet_zoo_sweep"]["seed_noise"] = {
+        about["seed_noise"] = {
             "within_model_sd": round(seed_noise.within_sd, 4),
             "between_model_sd": round(seed_noise.between_sd, 4),
             "bitwise_rerun_equal": seed_noise.bitwise_rerun_equal,
