@@ -204,3 +204,25 @@ def test_the_committed_rerun_is_bit_for_bit_the_committed_trials():
             old["spec"], old["error"], old["loss"], old["train_loss"]
         )  # fmt: skip
     assert read_seed_noise(data / "seed-noise.json").bitwise_rerun_equal
+
+
+def test_the_fmnist_seed_bench_ran_the_experiments_recipe_and_its_seed_zero_runs_are_its_trials():
+    """The seed noise docs/design-spaces.md states for Fashion-MNIST is of the experiment's own recipe,
+    and each bench model's seed-0 run, retrained as the experiment's trial of that index, gave the
+    same error to the last bit."""
+    data = ROOT / "docs" / "data" / "fmnist-edf"
+    noise = json.loads((data / "seed-noise.json").read_text())
+    matched = 0
+    for name, errors in zip(noise["model_names"], noise["errors"]):
+        space, index = name.split("#")
+        manifest = json.loads((data / space / "sweep.json").read_text())
+        assert {k: v for k, v in manifest["recipe"].items() if v is not None and "split" not in k} == noise["recipe"]
+        assert manifest["bands"]["flops"] == noise["setting"]["flops"]
+        assert manifest["base"]["stem"] == noise["setting"]["stem"]
+        assert manifest["base"]["input_size"] == noise["setting"]["image_size"]
+        rows = {r["trial"]: r for r in map(json.loads, (data / space / "results.jsonl").read_text().splitlines())}
+        if int(index) in rows:
+            assert rows[int(index)]["train_seed"] == int(index)
+            assert 100 * rows[int(index)]["error"] == errors[0]
+            matched += 1
+    assert matched >= 2
