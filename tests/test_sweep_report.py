@@ -226,3 +226,11 @@ def test_the_fmnist_seed_bench_ran_the_experiments_recipe_and_its_seed_zero_runs
             assert 100 * rows[int(index)]["error"] == errors[0]
             matched += 1
     assert matched >= 2
+
+
+def test_the_fmnist_block_in_the_docs_matches_its_data(capsys):
+    data = ROOT / "docs" / "data" / "fmnist-edf"
+    dirs = [str(data / space) for space in ("anynetx_a", "anynetx_e", "regnet")]
+    args = [*dirs, "--seed-noise", str(data / "seed-noise.json"), "--name", "fmnist", "--check", str(DOC)]
+    assert main(args) == 0, capsys.readouterr().err
+    assert (ROOT / "docs" / "img" / "edf-fmnist.png").read_bytes()[:4] == b"\x89PNG"
