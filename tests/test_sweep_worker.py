@@ -162,6 +162,27 @@ def test_layerwise_steps_match_the_whole_model_train_step():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+_TRACES: list[str] = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, _secs, **_: _TRACES.append(event) if event == "/jax/core/compile/jaxpr_trace_duration" else None
+)
+
+
+def test_a_layerwise_step_traces_nothing_once_its_layers_are_known():
+    """Each distinct layer's programs are made once and kept: a later step of the same trainer, and the
+    first step of a second model with the same layers, trace (and so compile) nothing."""
+    rng = np.random.default_rng(1)
+    images, labels = rng.normal(size=(8, 8, 8, 1)).astype(np.float32), rng.integers(0, 10, 8).astype(np.int32)
+    first = LayerwiseTrainer(zoo.create(TINY, seed=0), momentum=0.9, weight_decay=1e-3, nesterov=True)
+    jax.block_until_ready(first.step(images, labels, 0.1))
+    _TRACES.clear()
+    jax.block_until_ready(first.step(images, labels, 0.05))
+    second = LayerwiseTrainer(zoo.create(TINY, seed=1), momentum=0.9, weight_decay=1e-3, nesterov=True)
+    loss, _ = second.step(images, labels, 0.1)
+    assert np.isfinite(float(loss))
+    assert _TRACES == []
+
+
 # -- a worker runs trial after trial -------------------------------------------------------------
 def test_one_worker_runs_several_trials_and_each_is_recorded_once(tmp_path):
     manifest = make_manifest("tiny", 3, 0, (), TINY, RECIPE, workers=0)

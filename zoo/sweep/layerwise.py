@@ -9,6 +9,12 @@ compiles only the layers no earlier model (or stage) had, and JAX's persistent c
 them for the next worker. The backward recomputes the layer's forward (one extra forward
 per step) to stay a pure function of (params, input, output gradient).
 
+A step calls ~2 programs per layer, so what a call costs in Python counts: each layer's
+programs are made once, with its graph and state structure closed over, and its state is
+kept as flat lists of arrays. Passing the graph as a static argument instead hashed it on
+every call (a third of a small model's step, bench/NOTES.md section 20); the programs are
+the same computations either way.
+
 The update is SGD with (Nesterov) momentum and decoupled-mask weight decay exactly as optax's
 `add_decayed_weights` + `sgd(momentum, nesterov)` chain computes it, with the learning rate a
 traced argument so every model and step shares the compiled update.
@@ -16,12 +22,13 @@ traced argument so every model and step shares the compiled update.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import jax
-import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -33,33 +40,66 @@ def layer_chain(model) -> list[nnx.Module]:
     return [model.stem, *(block for stage in model.stages for block in stage.blocks), model.head]
 
 
-@dataclass
-class _Layer:
+@dataclass(frozen=True)
+class _Structure:
+    """What a layer's programs close over: its train and eval graphs and the trees of its state."""
+
     train_def: Any
     eval_def: Any
-    params: Any
-    rest: Any
-    momentum: Any
+    params_tree: Any
+    rest_tree: Any
+
+    def merge(self, params, rest, *, train: bool = True):
+        graph = self.train_def if train else self.eval_def
+        return nnx.merge(graph, jax.tree.unflatten(self.params_tree, params), jax.tree.unflatten(self.rest_tree, rest))
+
+    def rest_leaves(self, module) -> list:
+        """The module's non-parameter state as leaves in the order `rest_tree` unflattens."""
+        state = nnx.state(module, nnx.Not(nnx.Param))
+        if jax.tree.structure(state) != self.rest_tree:  # checked while tracing, free at run time
+            raise AssertionError("a layer's non-parameter state changed structure in its forward")
+        return jax.tree.leaves(state)
 
 
-def _split(module: nnx.Module) -> _Layer:
-    module.train()
-    train_def, params, rest = nnx.split(module, nnx.Param, ...)  # type: ignore[misc]  # nnx types a variadic tuple
+@dataclass
+class _Layer:
+    structure: _Structure
+    params: list
+    rest: list
+    momentum: list
+    forward_train: Callable
+    forward_eval: Callable
+    update: Callable  # backward + SGD (the head's also computes the loss)
+
+
+def _split(module: nnx.Module, *, head: bool, nesterov: bool) -> _Layer:
     module.eval()
-    eval_def, _, _ = nnx.split(module, nnx.Param, ...)  # type: ignore[misc]
-    return _Layer(train_def, eval_def, params, rest, jax.tree.map(jnp.zeros_like, params))
+    eval_def, _, _ = nnx.split(module, nnx.Param, ...)  # type: ignore[misc]  # nnx types a variadic tuple
+    module.train()
+    train_def, params, rest = nnx.split(module, nnx.Param, ...)  # type: ignore[misc]
+    param_leaves, params_tree = jax.tree.flatten(params)
+    rest_leaves, rest_tree = jax.tree.flatten(rest)
+    structure = _Structure(train_def, eval_def, params_tree, rest_tree)
+    # Momentum starts at zero; made on the host, it costs no compiled program per shape.
+    momentum = [jax.device_put(np.zeros(np.shape(p), np.asarray(p).dtype)) for p in param_leaves]
+    update = _head_step(structure, nesterov) if head else _backward_update(structure, nesterov)
+    return _Layer(structure, param_leaves, rest_leaves, momentum, _forward_train(structure),
+                  _forward_eval(structure), update)  # fmt: skip
 
 
-@partial(jax.jit, static_argnums=0)
-def _forward_train(graph, params, rest, x):
-    module = nnx.merge(graph, params, rest)
-    y = module(x)
-    return y, nnx.state(module, nnx.Not(nnx.Param))
+@functools.lru_cache(maxsize=1024)
+def _forward_train(structure: _Structure) -> Callable:
+    def forward_train(params, rest, x):
+        module = structure.merge(params, rest)
+        y = module(x)
+        return y, structure.rest_leaves(module)
+
+    return jax.jit(forward_train)
 
 
-@partial(jax.jit, static_argnums=0)
-def _forward_eval(graph, params, rest, x):
-    return nnx.merge(graph, params, rest)(x)
+@functools.lru_cache(maxsize=1024)
+def _forward_eval(structure: _Structure) -> Callable:
+    return jax.jit(lambda params, rest, x: structure.merge(params, rest, train=False)(x))
 
 
 def _sgd(params, grads, momentum, lr, mu, wd, nesterov: bool):
@@ -71,35 +111,37 @@ def _sgd(params, grads, momentum, lr, mu, wd, nesterov: bool):
         step = g + mu * m if nesterov else m
         return p - lr * step, m
 
-    pairs = jax.tree.map(leaf, params, grads, momentum)
-    is_pair = lambda t: isinstance(t, tuple)  # noqa: E731
-    return jax.tree.map(lambda t: t[0], pairs, is_leaf=is_pair), jax.tree.map(lambda t: t[1], pairs, is_leaf=is_pair)
+    pairs = [leaf(p, g, m) for p, g, m in zip(params, grads, momentum)]
+    return [p for p, _ in pairs], [m for _, m in pairs]
 
 
-@partial(jax.jit, static_argnums=(0, 1), donate_argnums=(2, 4))
-def _backward_update(graph, nesterov, params, rest, momentum, x, gy, lr, mu, wd):
-    def forward(p, inputs):
-        # Fresh BatchStat variables in this trace: the recomputed forward updates them and is discarded.
-        return nnx.merge(graph, p, jax.tree.map(lambda a: a, rest))(inputs)
+@functools.lru_cache(maxsize=1024)
+def _backward_update(structure: _Structure, nesterov: bool) -> Callable:
+    def backward_update(params, rest, momentum, x, gy, lr, mu, wd):
+        # The recomputed forward updates fresh BatchStat variables of this trace and is discarded.
+        _, vjp = jax.vjp(lambda p, inputs: structure.merge(p, rest)(inputs), params, x)
+        grads, gx = vjp(gy)
+        params, momentum = _sgd(params, grads, momentum, lr, mu, wd, nesterov)
+        return params, momentum, gx
 
-    _, vjp = jax.vjp(forward, params, x)
-    grads, gx = vjp(gy)
-    params, momentum = _sgd(params, grads, momentum, lr, mu, wd, nesterov)
-    return params, momentum, gx
+    return jax.jit(backward_update, donate_argnums=(0, 2))
 
 
-@partial(jax.jit, static_argnums=(0, 1), donate_argnums=(2, 4))
-def _head_step(graph, nesterov, params, rest, momentum, x, labels, lr, mu, wd):
-    def loss_fn(p, inputs):
-        module = nnx.merge(graph, p, rest)
-        logits = module(inputs)
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-        return loss, (logits, nnx.state(module, nnx.Not(nnx.Param)))
+@functools.lru_cache(maxsize=1024)
+def _head_step(structure: _Structure, nesterov: bool) -> Callable:
+    def head_step(params, rest, momentum, x, labels, lr, mu, wd):
+        def loss_fn(p, inputs):
+            module = structure.merge(p, rest)
+            logits = module(inputs)
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+            return loss, (logits, structure.rest_leaves(module))
 
-    (loss, (logits, new_rest)), (grads, gx) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(params, x)
-    params, momentum = _sgd(params, grads, momentum, lr, mu, wd, nesterov)
-    correct = jnp.sum(jnp.argmax(logits, -1) == labels)
-    return params, momentum, new_rest, gx, loss, correct
+        (loss, (logits, new_rest)), (grads, gx) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(params, x)
+        params, momentum = _sgd(params, grads, momentum, lr, mu, wd, nesterov)
+        correct = jax.numpy.sum(jax.numpy.argmax(logits, -1) == labels)
+        return params, momentum, new_rest, gx, loss, correct
+
+    return jax.jit(head_step, donate_argnums=(0, 2))
 
 
 class LayerwiseTrainer:
@@ -107,45 +149,27 @@ class LayerwiseTrainer:
 
     def __init__(self, model, *, momentum: float, weight_decay: float, nesterov: bool):
         self.model = model
-        self.layers = [_split(m) for m in layer_chain(model)]
-        self.mu = jnp.float32(momentum)
-        self.wd = jnp.float32(weight_decay)
-        self.nesterov = bool(nesterov)
+        chain = layer_chain(model)
+        self.layers = [_split(m, head=i == len(chain) - 1, nesterov=bool(nesterov)) for i, m in enumerate(chain)]
+        self.mu = np.float32(momentum)
+        self.wd = np.float32(weight_decay)
 
     def step(self, images, labels, lr: float):
         """One SGD step at learning rate `lr` -> (loss, correct) as device scalars."""
-        lr = jnp.float32(lr)
-        inputs, new_rests = [jnp.asarray(images)], []
+        rate, mu, wd = np.float32(lr), self.mu, self.wd
+        inputs, new_rests = [images], []
         for layer in self.layers[:-1]:
-            y, rest = _forward_train(layer.train_def, layer.params, layer.rest, inputs[-1])
+            y, rest = layer.forward_train(layer.params, layer.rest, inputs[-1])
             inputs.append(y)
             new_rests.append(rest)
         head = self.layers[-1]
-        head.params, head.momentum, head.rest, grad, loss, correct = _head_step(
-            head.train_def,
-            self.nesterov,
-            head.params,
-            head.rest,
-            head.momentum,
-            inputs[-1],
-            labels,
-            lr,
-            self.mu,
-            self.wd,
+        head.params, head.momentum, head.rest, grad, loss, correct = head.update(
+            head.params, head.rest, head.momentum, inputs[-1], labels, rate, mu, wd
         )
         for i in range(len(self.layers) - 2, -1, -1):
             layer = self.layers[i]
-            layer.params, layer.momentum, grad = _backward_update(
-                layer.train_def,
-                self.nesterov,
-                layer.params,
-                layer.rest,
-                layer.momentum,
-                inputs[i],
-                grad,
-                lr,
-                self.mu,
-                self.wd,
+            layer.params, layer.momentum, grad = layer.update(
+                layer.params, layer.rest, layer.momentum, inputs[i], grad, rate, mu, wd
             )
             layer.rest = new_rests[i]
         return loss, correct
@@ -153,20 +177,23 @@ class LayerwiseTrainer:
     def trained_model(self):
         """The model with the trained parameters and statistics written back (eval mode)."""
         for module, layer in zip(layer_chain(self.model), self.layers):
-            nnx.update(module, layer.params, layer.rest)
+            s = layer.structure
+            nnx.update(
+                module, jax.tree.unflatten(s.params_tree, layer.params), jax.tree.unflatten(s.rest_tree, layer.rest)
+            )
         self.model.eval()
         return self.model
 
     def logits(self, images):
         """Eval-mode forward (BN running statistics) of a batch."""
-        x = jnp.asarray(images)
+        x = images
         for layer in self.layers:
-            x = _forward_eval(layer.eval_def, layer.params, layer.rest, x)
+            x = layer.forward_eval(layer.params, layer.rest, x)
         return x
 
     def evaluate(self, images, labels) -> dict[str, float]:
         logits = self.logits(images)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-        top1 = jnp.mean(jnp.argmax(logits, -1) == labels)
+        top1 = jax.numpy.mean(jax.numpy.argmax(logits, -1) == labels)
         loss, top1 = jax.device_get((loss, top1))
         return {"loss": float(loss), "top1": float(top1)}
