@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
@@ -49,9 +50,12 @@ class _Structure:
     params_tree: Any
     rest_tree: Any
 
+    def states(self, params, rest):
+        """The layer's parameter and non-parameter states from their flat leaves."""
+        return jax.tree.unflatten(self.params_tree, params), jax.tree.unflatten(self.rest_tree, rest)
+
     def merge(self, params, rest, *, train: bool = True):
-        graph = self.train_def if train else self.eval_def
-        return nnx.merge(graph, jax.tree.unflatten(self.params_tree, params), jax.tree.unflatten(self.rest_tree, rest))
+        return nnx.merge(self.train_def if train else self.eval_def, *self.states(params, rest))
 
     def rest_leaves(self, module) -> list:
         """The module's non-parameter state as leaves in the order `rest_tree` unflattens."""
@@ -81,7 +85,7 @@ def _split(module: nnx.Module, *, head: bool, nesterov: bool) -> _Layer:
     rest_leaves, rest_tree = jax.tree.flatten(rest)
     structure = _Structure(train_def, eval_def, params_tree, rest_tree)
     # Momentum starts at zero; made on the host, it costs no compiled program per shape.
-    momentum = [jax.device_put(np.zeros(np.shape(p), np.asarray(p).dtype)) for p in param_leaves]
+    momentum = [jax.device_put(np.zeros(p.shape, p.dtype)) for p in param_leaves]
     update = _head_step(structure, nesterov) if head else _backward_update(structure, nesterov)
     return _Layer(structure, param_leaves, rest_leaves, momentum, _forward_train(structure),
                   _forward_eval(structure), update)  # fmt: skip
@@ -138,7 +142,7 @@ def _head_step(structure: _Structure, nesterov: bool) -> Callable:
 
         (loss, (logits, new_rest)), (grads, gx) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(params, x)
         params, momentum = _sgd(params, grads, momentum, lr, mu, wd, nesterov)
-        correct = jax.numpy.sum(jax.numpy.argmax(logits, -1) == labels)
+        correct = jnp.sum(jnp.argmax(logits, -1) == labels)
         return params, momentum, new_rest, gx, loss, correct
 
     return jax.jit(head_step, donate_argnums=(0, 2))
@@ -177,10 +181,7 @@ class LayerwiseTrainer:
     def trained_model(self):
         """The model with the trained parameters and statistics written back (eval mode)."""
         for module, layer in zip(layer_chain(self.model), self.layers):
-            s = layer.structure
-            nnx.update(
-                module, jax.tree.unflatten(s.params_tree, layer.params), jax.tree.unflatten(s.rest_tree, layer.rest)
-            )
+            nnx.update(module, *layer.structure.states(layer.params, layer.rest))
         self.model.eval()
         return self.model
 
@@ -194,6 +195,6 @@ class LayerwiseTrainer:
     def evaluate(self, images, labels) -> dict[str, float]:
         logits = self.logits(images)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-        top1 = jax.numpy.mean(jax.numpy.argmax(logits, -1) == labels)
+        top1 = jnp.mean(jnp.argmax(logits, -1) == labels)
         loss, top1 = jax.device_get((loss, top1))
         return {"loss": float(loss), "top1": float(top1)}
