@@ -164,6 +164,18 @@ def test_seed_noise_figures_come_from_the_errors(tmp_path):
     assert (noise.within_sd, noise.between_sd, noise.ratio) == (1.0, 2.0, 2.0)
 
 
+def test_each_spaces_spread_is_stated_in_units_of_the_seed_noise(tmp_path, capsys):
+    """The block says how many seed-noise sds each population spans, from the rows and the noise file."""
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    noise = write_noise(tmp_path)  # within-model sd 1.0 point
+    assert main([str(data / "anynetx_a"), str(data / "regnet"), "--seed-noise", str(noise)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("- each space's std"))
+    for space in ("anynetx_a", "regnet"):
+        errors = [json.loads(r)["error"] for r in (data / space / "results.jsonl").read_text().splitlines()]
+        assert f"{space} {100 * np.std(errors):.2f}" in line
+
+
 @pytest.mark.parametrize(
     "change, said",
     [
@@ -234,3 +246,23 @@ def test_the_fmnist_block_in_the_docs_matches_its_data(capsys):
     args = [*dirs, "--seed-noise", str(data / "seed-noise.json"), "--name", "fmnist", "--check", str(DOC)]
     assert main(args) == 0, capsys.readouterr().err
     assert (ROOT / "docs" / "img" / "edf-fmnist.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "folder, spaces, top",
+    [("fmnist-edf", ("anynetx_a", "anynetx_e"), 5), ("digits-edf", ("anynetx_a", "anynetx_e"), 5),
+     ("digits-sweep", ("anynetx_a",), 4)],
+)  # fmt: skip
+def test_each_fit_the_docs_quote_is_what_zoo_sweep_fit_prints_for_the_committed_data(folder, spaces, top, capsys):
+    """The fitted rules and best models docs/design-spaces.md shows are the command's own output, as one
+    unbroken run of lines (a block quoting another fit's lines would not pass)."""
+    from zoo.cli import main as zoo_main
+
+    dirs = [str(ROOT / "docs" / "data" / folder / space) for space in spaces]
+    assert zoo_main(["sweep", "fit", *dirs, "--top", str(top)]) == 0
+    captured = capsys.readouterr()  # the models and remarks go to stderr, the design line to stdout
+    printed = [line for line in (captured.err + captured.out).splitlines() if line.strip()]
+    doc = DOC.read_text(encoding="utf-8").splitlines()
+    assert len(printed) >= top + 2
+    runs = [i for i in range(len(doc)) if doc[i : i + len(printed)] == printed]
+    assert runs, f"{DOC.name} does not quote `zoo sweep fit` on {folder} as it prints now:\n" + "\n".join(printed)

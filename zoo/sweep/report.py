@@ -136,13 +136,18 @@ def _timing_rows(summaries: Sequence[SweepSummary]) -> list[list[str]]:
     return rows
 
 
-def _seed_noise_lines(noise: SeedNoise) -> list[str]:
+def _seed_noise_lines(noise: SeedNoise, summaries: Sequence[SweepSummary] = ()) -> list[str]:
     lines = [
         f"Seed noise ({noise.models} models, {noise.seeds}+ training seeds each):",
         "",
         f"- within-model sd: {noise.within_sd:.2f} points (one model, other seeds)",
         f"- between-model sd: {noise.between_sd:.2f} points (the models' mean errors)",
         f"- ratio between / within: {noise.ratio:.2f}",
+    ]
+    if summaries and noise.within_sd > 0:  # each whole population's spread, in units of seed noise
+        spreads = ", ".join(f"{s.label} {100 * np.std(s.errors) / noise.within_sd:.2f}" for s in summaries)
+        lines.append(f"- each space's std / within-model sd: {spreads}")
+    lines += [
         f"- bitwise rerun equal (same model and seed): {'yes' if noise.bitwise_rerun_equal else 'no'}",
     ]
     if noise.rerun_correlation is not None:
@@ -174,7 +179,7 @@ def render(summaries: Sequence[SweepSummary], name: str, seed_noise: SeedNoise |
         lines += _table(["pair", "test", "D", "p", "Holm p"], rows, text_columns=2) + [""]
         lines += [ks_power_of(summaries).line(), ""]
     if seed_noise is not None:
-        lines += _seed_noise_lines(seed_noise) + [""]
+        lines += _seed_noise_lines(seed_noise, summaries) + [""]
     lines.append(close_marker(name))
     return "\n".join(lines) + "\n"
 
