@@ -266,3 +266,23 @@ def test_each_fit_the_docs_quote_is_what_zoo_sweep_fit_prints_for_the_committed_
     assert len(printed) >= top + 2
     runs = [i for i in range(len(doc)) if doc[i : i + len(printed)] == printed]
     assert runs, f"{DOC.name} does not quote `zoo sweep fit` on {folder} as it prints now:\n" + "\n".join(printed)
+
+
+def test_every_figure_in_the_fmnist_findings_is_one_the_data_gives(capsys):
+    """The hand-written findings quote only figures the report block or the fit prints (a decimal
+    typed from memory, or left from a smaller draw, fails), so the prose cannot drift from the data."""
+    import re
+
+    from zoo.cli import main as zoo_main
+
+    data = ROOT / "docs" / "data" / "fmnist-edf"
+    dirs = [str(data / space) for space in ("anynetx_a", "anynetx_e", "regnet")]
+    assert main([*dirs, "--seed-noise", str(data / "seed-noise.json"), "--name", "fmnist"]) == 0
+    assert zoo_main(["sweep", "fit", *dirs[:2], "--top", "5"]) == 0
+    captured = capsys.readouterr()
+    given = set(re.findall(r"\d+\.\d+", captured.out + captured.err))
+    doc = DOC.read_text(encoding="utf-8")
+    start, end = doc.index("<!-- findings: fmnist -->"), doc.index("<!-- /findings: fmnist -->")
+    quoted = re.findall(r"\d+\.\d+", doc[start:end])
+    assert len(quoted) >= 10
+    assert not set(quoted) - given, f"figures in the findings that the data does not give: {set(quoted) - given}"
