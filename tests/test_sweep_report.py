@@ -22,6 +22,9 @@ DOC = ROOT / "docs" / "design-spaces.md"
 DATA = ROOT / "docs" / "data" / "digits-edf"
 DIGITS = [str(DATA / space) for space in ("anynetx_a", "anynetx_e", "regnet")]
 DIGITS_ARGS = [*DIGITS, "--seed-noise", str(DATA / "seed-noise.json"), "--name", "digits"]
+FMNIST_DATA = ROOT / "docs" / "data" / "fmnist-edf"
+FMNIST = [str(FMNIST_DATA / space) for space in ("anynetx_a", "anynetx_e", "regnet")]
+FMNIST_ARGS = [*FMNIST, "--seed-noise", str(FMNIST_DATA / "seed-noise.json"), "--name", "fmnist"]
 
 
 # -- Holm ------------------------------------------------------------------------------------
@@ -241,11 +244,30 @@ def test_the_fmnist_seed_bench_ran_the_experiments_recipe_and_its_seed_zero_runs
 
 
 def test_the_fmnist_block_in_the_docs_matches_its_data(capsys):
-    data = ROOT / "docs" / "data" / "fmnist-edf"
-    dirs = [str(data / space) for space in ("anynetx_a", "anynetx_e", "regnet")]
-    args = [*dirs, "--seed-noise", str(data / "seed-noise.json"), "--name", "fmnist", "--check", str(DOC)]
-    assert main(args) == 0, capsys.readouterr().err
+    assert main([*FMNIST_ARGS, "--check", str(DOC)]) == 0, capsys.readouterr().err
     assert (ROOT / "docs" / "img" / "edf-fmnist.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def fit_output(dirs: list[str], top: int, capsys) -> str:
+    """What `zoo sweep fit DIRS --top TOP` prints: the models and remarks (stderr), then the design line."""
+    from zoo.cli import main as zoo_main
+
+    assert zoo_main(["sweep", "fit", *dirs, "--top", str(top)]) == 0
+    captured = capsys.readouterr()
+    return captured.err + captured.out
+
+
+def test_every_fmnist_trial_ran_on_one_machine_type_as_the_findings_say():
+    """The findings say cross-CPU drift was not measured because all trials ran on one CPU type."""
+    machines = {
+        json.dumps(json.loads(line)["machine"], sort_keys=True)
+        for directory in FMNIST
+        for line in (Path(directory) / "results.jsonl").read_text().splitlines()
+    }
+    assert len(machines) == 1
+    (machine,) = map(json.loads, machines)
+    findings = DOC.read_text(encoding="utf-8").split("<!-- findings: fmnist -->")[1]
+    assert f"({machine['cpu']}, AVX-512, in every row's `machine`)" in findings and machine["isa"] == "avx512f"
 
 
 @pytest.mark.parametrize(
@@ -256,12 +278,8 @@ def test_the_fmnist_block_in_the_docs_matches_its_data(capsys):
 def test_each_fit_the_docs_quote_is_what_zoo_sweep_fit_prints_for_the_committed_data(folder, spaces, top, capsys):
     """The fitted rules and best models docs/design-spaces.md shows are the command's own output, as one
     unbroken run of lines (a block quoting another fit's lines would not pass)."""
-    from zoo.cli import main as zoo_main
-
     dirs = [str(ROOT / "docs" / "data" / folder / space) for space in spaces]
-    assert zoo_main(["sweep", "fit", *dirs, "--top", str(top)]) == 0
-    captured = capsys.readouterr()  # the models and remarks go to stderr, the design line to stdout
-    printed = [line for line in (captured.err + captured.out).splitlines() if line.strip()]
+    printed = [line for line in fit_output(dirs, top, capsys).splitlines() if line.strip()]
     doc = DOC.read_text(encoding="utf-8").splitlines()
     assert len(printed) >= top + 2
     runs = [i for i in range(len(doc)) if doc[i : i + len(printed)] == printed]
@@ -273,14 +291,9 @@ def test_every_figure_in_the_fmnist_findings_is_one_the_data_gives(capsys):
     typed from memory, or left from a smaller draw, fails), so the prose cannot drift from the data."""
     import re
 
-    from zoo.cli import main as zoo_main
-
-    data = ROOT / "docs" / "data" / "fmnist-edf"
-    dirs = [str(data / space) for space in ("anynetx_a", "anynetx_e", "regnet")]
-    assert main([*dirs, "--seed-noise", str(data / "seed-noise.json"), "--name", "fmnist"]) == 0
-    assert zoo_main(["sweep", "fit", *dirs[:2], "--top", "5"]) == 0
-    captured = capsys.readouterr()
-    given = set(re.findall(r"\d+\.\d+", captured.out + captured.err))
+    assert main(FMNIST_ARGS) == 0
+    block = capsys.readouterr().out
+    given = set(re.findall(r"\d+\.\d+", block + fit_output(FMNIST[:2], 5, capsys)))
     doc = DOC.read_text(encoding="utf-8")
     start, end = doc.index("<!-- findings: fmnist -->"), doc.index("<!-- /findings: fmnist -->")
     quoted = re.findall(r"\d+\.\d+", doc[start:end])

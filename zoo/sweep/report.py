@@ -147,9 +147,7 @@ def _seed_noise_lines(noise: SeedNoise, summaries: Sequence[SweepSummary] = ()) 
     if summaries and noise.within_sd > 0:  # each whole population's spread, in units of seed noise
         spreads = ", ".join(f"{s.label} {100 * np.std(s.errors) / noise.within_sd:.2f}" for s in summaries)
         lines.append(f"- each space's std / within-model sd: {spreads}")
-    lines += [
-        f"- bitwise rerun equal (same model and seed): {'yes' if noise.bitwise_rerun_equal else 'no'}",
-    ]
+    lines.append(f"- bitwise rerun equal (same model and seed): {'yes' if noise.bitwise_rerun_equal else 'no'}")
     if noise.rerun_correlation is not None:
         lines.insert(-1, f"- rerun correlation (same model and seed, another machine): {noise.rerun_correlation:.2f}")
     if noise.source:
